@@ -1,0 +1,352 @@
+package telemetry
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Builder turns Points into per-pod Series on a regular time grid.
+//
+// Alignment is by timestamp, never by position: a sample belongs to the grid point whose bucket
+// [g, g+step) contains it, the grid being multiples of step since the Unix epoch (so it matches
+// Flux's aggregateWindow and is the same for every pod and every call).
+//
+// Gauges: the latest sample in a bucket is the value. Counters: for every pair of consecutive
+// samples of one stream (pod, container, field) the increase over the time between them is a rate,
+// and a bucket's value is the sum of the increases ending in it divided by the sum of their
+// durations. A decrease means the counter restarted from 0 (container restart, pod recreated
+// under the same name), so the increase is the new value itself. A pair further apart than
+// MaxRateGap yields no rate: the average over a long hole would hide what happened in it. The
+// first sample of a stream has no rate. Containers (and volumes, and Docker containers) of a pod
+// are summed after their rates were taken; the sum skips parts without a value at that grid point
+// and is NaN only when no part has one. CPU is the rate of cpu_usage_core_nanoseconds, falling
+// back per container to cpu_usage_nanocores where that has no rate.
+//
+// Samples are kept per stream, so points may come in any order and in any number of calls: the
+// watcher's small batches every interval give exactly the Series a trainer's single batch gives
+// (rates across a batch boundary included). A second point with the same stream and timestamp
+// replaces the first (last wins), which makes re-reading an overlapping time range harmless.
+//
+// Memory is bounded with KeepLast; Forget drops a pod. A Builder is not safe for concurrent use.
+type Builder struct {
+	step    int64 // nanoseconds
+	keep    int64 // grid points kept per pod; 0 keeps everything
+	maxGap  int64 // nanoseconds
+	sources []Source
+	pods    map[types.NamespacedName]*podState
+}
+
+type podState struct {
+	node        string
+	nodeAt      int64 // time of the sample node came from; the latest wins
+	first, last int64 // bucket range holding samples
+	streams     map[streamKey]*stream
+}
+
+type streamKey struct {
+	container string
+	src       int // index into Sources()
+}
+
+// stream holds one field's samples of one part of a pod, sorted by time, without duplicates.
+type stream struct {
+	t []int64 // Unix nanoseconds
+	v []float64
+}
+
+// BuilderOption configures a Builder.
+type BuilderOption func(*builderConfig)
+
+type builderConfig struct {
+	keep   int
+	maxGap time.Duration
+}
+
+// KeepLast bounds memory: only samples of a pod's latest n grid points are kept (plus, for
+// counters, the one sample before them that the first rate needs). Points older than that are
+// dropped when added. 0, the default, keeps everything.
+func KeepLast(n int) BuilderOption { return func(c *builderConfig) { c.keep = n } }
+
+// MaxRateGap sets the longest time between two counter samples that still yields a rate; the
+// default is 10 steps.
+func MaxRateGap(d time.Duration) BuilderOption { return func(c *builderConfig) { c.maxGap = d } }
+
+// NewBuilder returns a Builder for the grid of the given step.
+func NewBuilder(step time.Duration, opts ...BuilderOption) (*Builder, error) {
+	if step <= 0 {
+		return nil, fmt.Errorf("builder: step %v must be positive", step)
+	}
+	c := builderConfig{maxGap: 10 * step}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.keep < 0 {
+		return nil, fmt.Errorf("builder: KeepLast(%d) must not be negative", c.keep)
+	}
+	if c.maxGap <= 0 {
+		return nil, fmt.Errorf("builder: MaxRateGap(%v) must be positive", c.maxGap)
+	}
+	return &Builder{
+		step:    int64(step),
+		keep:    int64(c.keep),
+		maxGap:  int64(c.maxGap),
+		sources: Sources(),
+		pods:    make(map[types.NamespacedName]*podState),
+	}, nil
+}
+
+// Step returns the grid step.
+func (b *Builder) Step() time.Duration { return time.Duration(b.step) }
+
+// Add ingests one point. It returns an error, and changes nothing, for a point without pod or
+// time, of a field this package does not read, or with a NaN, infinite or negative value.
+func (b *Builder) Add(p Point) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	src := sourceIndex(p.Measurement, p.Field)
+	if b.sources[src].ZeroIsMissing && p.Value == 0 {
+		return nil
+	}
+	t := p.Time.UnixNano()
+	bucket := floorDiv(t, b.step)
+	ps := b.pods[p.Pod]
+	switch {
+	case ps == nil:
+		ps = &podState{first: bucket, last: bucket, streams: make(map[streamKey]*stream)}
+		b.pods[p.Pod] = ps
+	case b.keep > 0 && bucket <= ps.last-b.keep:
+		return nil // before the retained window
+	}
+	if p.Node != "" && (ps.node == "" || t >= ps.nodeAt) {
+		ps.node, ps.nodeAt = p.Node, t
+	}
+	key := streamKey{container: p.Container, src: src}
+	st := ps.streams[key]
+	if st == nil {
+		st = &stream{}
+		ps.streams[key] = st
+	}
+	st.insert(t, p.Value)
+	ps.first = min(ps.first, bucket)
+	if bucket > ps.last {
+		ps.last = bucket
+		if b.keep > 0 {
+			b.prune(ps)
+		}
+	}
+	return nil
+}
+
+func (s *stream) insert(t int64, v float64) {
+	n := len(s.t)
+	if n == 0 || t > s.t[n-1] {
+		s.t = append(s.t, t)
+		s.v = append(s.v, v)
+		return
+	}
+	i, found := slices.BinarySearch(s.t, t)
+	if found {
+		s.v[i] = v
+		return
+	}
+	s.t = slices.Insert(s.t, i, t)
+	s.v = slices.Insert(s.v, i, v)
+}
+
+// prune drops samples before the pod's retained window.
+func (b *Builder) prune(ps *podState) {
+	cutoff := ps.last - b.keep + 1
+	if ps.first >= cutoff {
+		return
+	}
+	first := ps.last
+	for key, s := range ps.streams {
+		i := sort.Search(len(s.t), func(j int) bool { return floorDiv(s.t[j], b.step) >= cutoff })
+		if i == len(s.t) {
+			delete(ps.streams, key)
+			continue
+		}
+		first = min(first, floorDiv(s.t[i], b.step))
+		if b.sources[key.src].Counter && i > 0 {
+			i-- // the first rate in the window needs its predecessor
+		}
+		if i > 0 {
+			s.t, s.v = s.t[i:], s.v[i:]
+			// Re-slicing keeps the old array alive; copy once it is mostly dead.
+			if len(s.t) < cap(s.t)/4 {
+				s.t, s.v = slices.Clip(slices.Clone(s.t)), slices.Clip(slices.Clone(s.v))
+			}
+		}
+	}
+	ps.first = first
+}
+
+// Forget drops everything known about pod (call it when the pod is deleted).
+func (b *Builder) Forget(pod types.NamespacedName) { delete(b.pods, pod) }
+
+// Pods returns the pods with data, sorted by namespace and name.
+func (b *Builder) Pods() []types.NamespacedName {
+	out := make([]types.NamespacedName, 0, len(b.pods))
+	for p := range b.pods {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(x, y types.NamespacedName) int {
+		return cmp.Or(cmp.Compare(x.Namespace, y.Namespace), cmp.Compare(x.Name, y.Name))
+	})
+	return out
+}
+
+// Series returns pod's Series from the first to the last grid point holding data (within the
+// retained window); ok is false for a pod without data.
+func (b *Builder) Series(pod types.NamespacedName) (s *Series, ok bool) {
+	ps := b.pods[pod]
+	if ps == nil {
+		return nil, false
+	}
+	return b.build(pod, ps, ps.first, int(ps.last-ps.first+1)), true
+}
+
+// maxRangePoints bounds what Range allocates (15 metrics x 8 bytes x 1M points = 120 MB).
+const maxRangePoints = 1 << 20
+
+// Range returns pod's Series over the grid points whose buckets overlap [start, stop), NaN where
+// there is no data; an unknown pod gives an all-NaN Series, a stop not after start an empty one.
+func (b *Builder) Range(pod types.NamespacedName, start, stop time.Time) (*Series, error) {
+	b0 := floorDiv(start.UnixNano(), b.step)
+	n := int64(0)
+	if stop.After(start) {
+		n = floorDiv(stop.UnixNano()-1, b.step) - b0 + 1
+	}
+	if n > maxRangePoints {
+		return nil, fmt.Errorf("pod %s: range %s..%s is %d grid points of %v, more than %d",
+			pod, start.Format(time.RFC3339), stop.Format(time.RFC3339), n, b.Step(), maxRangePoints)
+	}
+	ps := b.pods[pod]
+	if ps == nil {
+		return NewSeries(pod, "", b.gridTime(b0), b.Step(), int(n)), nil
+	}
+	return b.build(pod, ps, b0, int(n)), nil
+}
+
+func (b *Builder) gridTime(bucket int64) time.Time { return time.Unix(0, bucket*b.step).UTC() }
+
+// build computes n grid points of pod from bucket b0 on.
+func (b *Builder) build(pod types.NamespacedName, ps *podState, b0 int64, n int) *Series {
+	out := NewSeries(pod, ps.node, b.gridTime(b0), b.Step(), n)
+	if n == 0 {
+		return out
+	}
+	// Sorted so that sums are taken in the same order every time: float addition is not
+	// associative, and incremental and batch use must agree to the bit.
+	keys := make([]streamKey, 0, len(ps.streams))
+	for k := range ps.streams {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y streamKey) int {
+		return cmp.Or(cmp.Compare(x.container, y.container), cmp.Compare(x.src, y.src))
+	})
+	// One part (container, volume) of the pod for one metric: its primary source, with the
+	// fallback filling the grid points the primary leaves empty.
+	type part struct {
+		metric    Metric
+		container string
+	}
+	primary := make(map[part][]float64)
+	fallback := make(map[part][]float64)
+	var order []part
+	for _, k := range keys {
+		src := b.sources[k.src]
+		pk := part{src.Metric, k.container}
+		if primary[pk] == nil && fallback[pk] == nil {
+			order = append(order, pk)
+		}
+		vals := b.values(ps.streams[k], src, b0, n)
+		if src.Fallback {
+			fallback[pk] = vals
+		} else {
+			primary[pk] = vals
+		}
+	}
+	for _, pk := range order {
+		p, f := primary[pk], fallback[pk]
+		sum := out.Values[pk.metric]
+		for i := range sum {
+			v := math.NaN()
+			if p != nil {
+				v = p[i]
+			}
+			if math.IsNaN(v) && f != nil {
+				v = f[i]
+			}
+			switch {
+			case math.IsNaN(v):
+			case math.IsNaN(sum[i]):
+				sum[i] = v
+			default:
+				sum[i] += v
+			}
+		}
+	}
+	return out
+}
+
+// values returns one stream's value at each of n grid points from bucket b0, NaN where none.
+func (b *Builder) values(s *stream, src Source, b0 int64, n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.NaN()
+	}
+	end := b0 + int64(n)
+	i := sort.Search(len(s.t), func(j int) bool { return floorDiv(s.t[j], b.step) >= b0 })
+	if !src.Counter {
+		for ; i < len(s.t); i++ {
+			k := floorDiv(s.t[i], b.step)
+			if k >= end {
+				break
+			}
+			out[k-b0] = s.v[i] * src.Scale
+		}
+		return out
+	}
+	inc := make([]float64, n)
+	dur := make([]int64, n)
+	for i = max(i, 1); i < len(s.t); i++ {
+		k := floorDiv(s.t[i], b.step)
+		if k >= end {
+			break
+		}
+		dt := s.t[i] - s.t[i-1]
+		if dt > b.maxGap {
+			continue
+		}
+		d := s.v[i] - s.v[i-1]
+		if d < 0 {
+			d = s.v[i] // restarted from 0 within dt
+		}
+		inc[k-b0] += d
+		dur[k-b0] += dt
+	}
+	for k := range out {
+		if dur[k] > 0 {
+			out[k] = inc[k] / (float64(dur[k]) / 1e9) * src.Scale
+		}
+	}
+	return out
+}
+
+// floorDiv is integer division rounding towards minus infinity, so times before 1970 land in the
+// right bucket too.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
