@@ -257,12 +257,19 @@ func classGrid(classes []string, labels []int) (*base.DenseInstances, error) {
 }
 
 func TestNewAnomalyResult(t *testing.T) {
-	got := NewAnomalyResult("redis", 0.6, []float64{0.7, 0.6, 0.5, math.NaN()}, []float64{0.4, 0.61, 0.3, 0.2, 0.1})
-	want := AnomalyResult{Type: "redis", Threshold: 0.6, Recall: 0.5, FalsePositiveRate: 0.2, FaultWindows: 4, NormalWindows: 5}
+	above := func(threshold float64) func(float64) bool { return func(s float64) bool { return s > threshold } }
+	// A score equal to the threshold is not flagged: the rule is strictly above.
+	got := NewAnomalyResult("redis", 0.6, above(0.6), []float64{0.7, 0.6, 0.65, 0.5, math.NaN()}, []float64{0.4, 0.61, 0.3, 0.2, 0.6})
+	want := AnomalyResult{Type: "redis", Threshold: 0.6, Recall: 0.4, FalsePositiveRate: 0.2, FaultWindows: 5, NormalWindows: 5}
 	if got != want {
 		t.Errorf("NewAnomalyResult = %+v, want %+v", got, want)
 	}
-	if got := NewAnomalyResult("x", 0.5, nil, nil); got.Recall != 0 || got.FalsePositiveRate != 0 {
+	// The rule, not the threshold, decides: a rule that flags everything flags every window.
+	all := NewAnomalyResult("redis", 0.6, func(float64) bool { return true }, []float64{0.1}, []float64{0.2, 0.3})
+	if all.Recall != 1 || all.FalsePositiveRate != 1 {
+		t.Errorf("NewAnomalyResult with an always-true rule = %+v, want rates 1", all)
+	}
+	if got := NewAnomalyResult("x", 0.5, above(0.5), nil, nil); got.Recall != 0 || got.FalsePositiveRate != 0 {
 		t.Errorf("NewAnomalyResult without windows = %+v, want zero rates", got)
 	}
 }

@@ -23,7 +23,7 @@ type LearningCurve []CurvePoint
 // AnomalyResult is how one pod type's anomaly model did on held-out windows.
 type AnomalyResult struct {
 	Type string `json:"type"`
-	// Threshold is the score at or above which a window is flagged.
+	// Threshold is the score above which a window is flagged.
 	Threshold float64 `json:"threshold"`
 	// Recall is the share of windows with an injected fault that were flagged.
 	Recall float64 `json:"recall"`
@@ -33,17 +33,19 @@ type AnomalyResult struct {
 	NormalWindows     int     `json:"normal_windows"`
 }
 
-// NewAnomalyResult scores a threshold against the anomaly scores of windows with a known
-// fault and of normal windows. With no windows of a kind its rate is 0 (and the window
-// count says why). NaN scores are never flagged: they are not evidence of anything.
-func NewAnomalyResult(typ string, threshold float64, faultScores, normalScores []float64) AnomalyResult {
+// NewAnomalyResult measures a type's decision rule on the anomaly scores of windows with a
+// known fault and of normal windows. anomalous is the rule the models apply (pass
+// model.TypeModel.Anomalous, so the report counts exactly what the watcher flags);
+// threshold is only recorded. With no windows of a kind its rate is 0 (and the window count
+// says why). NaN scores are never flagged: they are not evidence of anything.
+func NewAnomalyResult(typ string, threshold float64, anomalous func(score float64) bool, faultScores, normalScores []float64) AnomalyResult {
 	flagged := func(scores []float64) float64 {
-		if len(scores) == 0 {
+		if len(scores) == 0 || anomalous == nil {
 			return 0
 		}
 		n := 0
 		for _, s := range scores {
-			if s >= threshold {
+			if !math.IsNaN(s) && anomalous(s) {
 				n++
 			}
 		}

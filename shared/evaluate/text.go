@@ -62,7 +62,7 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	tw.table("  ", []string{"class", "precision", "recall", "F1", "support"}, []bool{false, true, true, true, true}, rows)
 
-	tw.printf("\nAnomaly detection (a window is flagged when its score >= threshold)\n")
+	tw.printf("\nAnomaly detection (a window is flagged when its score > threshold)\n")
 	if len(r.Anomaly) == 0 {
 		tw.printf("  no anomaly results\n")
 	} else {

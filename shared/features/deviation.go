@@ -29,7 +29,18 @@ type Deviation struct {
 // negative or not finite counts as "never varied": Z is 0 when Value equals Mean and ±1000
 // otherwise.
 func Deviations(x, mean, std []float64) []Deviation {
-	names := Names()
+	return deviations(Names(), x, mean, std)
+}
+
+// AnomalyDeviations is Deviations in anomaly-vector space: a is an anomaly vector (see
+// AnomalyVector), mean and std a type's baseline over anomaly vectors, all with
+// len(AnomalyNames()) entries (otherwise it returns nil). A NaN entry of a (how callers
+// mark a feature that is unknown for the window) is left out.
+func AnomalyDeviations(a, mean, std []float64) []Deviation {
+	return deviations(AnomalyNames(), a, mean, std)
+}
+
+func deviations(names []string, x, mean, std []float64) []Deviation {
 	if len(x) != len(names) || len(mean) != len(names) || len(std) != len(names) {
 		return nil
 	}

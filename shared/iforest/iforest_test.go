@@ -239,6 +239,9 @@ func TestTrainErrors(t *testing.T) {
 		{name: "negative trees", x: [][]float64{{1}, {2}}, cfg: Config{Trees: -1}, want: "Trees -1"},
 		{name: "absurd tree count", x: [][]float64{{1}, {2}}, cfg: Config{Trees: 1 << 30}, want: "Trees 1073741824"},
 		{name: "negative sample size", x: [][]float64{{1}, {2}}, cfg: Config{SampleSize: -5}, want: "SampleSize -5"},
+		{name: "negative range margin", x: [][]float64{{1}, {2}}, cfg: Config{RangeMargin: -1}, want: "RangeMargin -1"},
+		{name: "NaN box margin", x: [][]float64{{1}, {2}}, cfg: Config{BoxMargin: math.NaN()}, want: "BoxMargin NaN"},
+		{name: "infinite tolerance", x: [][]float64{{1}, {2}}, cfg: Config{Tolerance: math.Inf(1)}, want: "Tolerance +Inf"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -321,9 +324,19 @@ func TestValidate(t *testing.T) {
 		{name: "unreachable tail", mut: func(f *Forest) {
 			t := &f.Trees[0]
 			t.Feature, t.Threshold, t.Right, t.Size = append(t.Feature, -1), append(t.Threshold, 0), append(t.Right, 0), append(t.Size, 1)
+			t.Min, t.Max = append(t.Min, 0), append(t.Max, 0)
 		}, want: "1 of"},
 		{name: "feature range", mut: func(f *Forest) { f.Trees[0].Feature[0] = 2 }, want: "feature 2 out of range"},
 		{name: "NaN threshold", mut: func(f *Forest) { f.Trees[0].Threshold[0] = math.NaN() }, want: "threshold is NaN"},
+		{name: "node range", mut: func(f *Forest) { f.Trees[0].Min[0], f.Trees[0].Max[0] = 2, 1 }, want: "node 0: range [2, 1]"},
+		{name: "node range NaN", mut: func(f *Forest) { f.Trees[0].Max[0] = math.NaN() }, want: "node 0: range"},
+		{name: "node range arrays", mut: func(f *Forest) { f.Trees[1].Min = nil }, want: "tree 1: node arrays"},
+		{name: "box length", mut: func(f *Forest) { f.Max = f.Max[:1] }, want: "box has 2 min and 1 max values, want 2"},
+		{name: "box order", mut: func(f *Forest) { f.Min[1] = f.Max[1] + 1 }, want: "box of feature 1"},
+		{name: "box infinite", mut: func(f *Forest) { f.Min[0] = math.Inf(-1) }, want: "box of feature 0"},
+		{name: "range margin", mut: func(f *Forest) { f.RangeMargin = -0.5 }, want: "range_margin -0.5"},
+		{name: "box margin", mut: func(f *Forest) { f.BoxMargin = math.Inf(1) }, want: "box_margin +Inf"},
+		{name: "tolerance", mut: func(f *Forest) { f.Tolerance = 0 }, want: "tolerance 0"},
 		{name: "negative size", mut: func(f *Forest) {
 			last := len(f.Trees[0].Size) - 1
 			f.Trees[0].Size[last] = -1
@@ -345,6 +358,152 @@ func TestValidate(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Points inside every range they meet (here: the training rows of a forest whose trees all
+// see every row) get exactly the paper's score; the range rules only ever shorten paths.
+func TestRangeAwareKeepsPaperScoreInRange(t *testing.T) {
+	x := gaussian(rand.New(rand.NewPCG(7, 7)), 200, 3, 5, 6)
+	for _, cfg := range []Config{
+		{Trees: 50, SampleSize: 256, Seed: 1},
+		{Trees: 50, SampleSize: 256, Seed: 2, RangeMargin: 0.5, BoxMargin: 0.1},
+	} {
+		ranged, err := Train(x, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Plain = true
+		plain, err := Train(x, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, row := range x {
+			a, err := ranged.Score(row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := plain.Score(row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a != b {
+				t.Fatalf("%+v: row %d scores %v range-aware, %v plain; want equal for a training row", cfg, i, a, b)
+			}
+		}
+	}
+}
+
+// The size of a deviation counts: the plain forest scores every point beyond the training
+// data alike, the range-aware one scores farther points higher.
+func TestFartherScoresHigher(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	x := make([][]float64, 300)
+	for i := range x {
+		x[i] = []float64{r.NormFloat64(), r.NormFloat64(), 10 + r.NormFloat64()}
+	}
+	ranged, err := Train(x, Config{Trees: 100, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Train(x, Config{Trees: 100, Seed: 3, Plain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	width := ranged.Max[2] - ranged.Min[2]
+	tests := []struct {
+		name      string
+		beyond    float64 // distance past the training maximum of feature 2, in widths
+		wantAbove float64 // range-aware score must exceed this
+	}{
+		{name: "just past the edge", beyond: 0.01, wantAbove: 0.5},
+		{name: "half a width out", beyond: 0.5, wantAbove: 0.65},
+		{name: "two widths out", beyond: 2, wantAbove: 0.9},
+		{name: "ten widths out", beyond: 10, wantAbove: 0.999},
+	}
+	prev, prevPlain := 0.0, -1.0
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := []float64{0, 0, ranged.Max[2] + tc.beyond*width}
+			s, err := ranged.Score(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sp, err := plain.Score(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s <= tc.wantAbove || s <= prev {
+				t.Errorf("range-aware score %v, want above %v and above the nearer point's %v", s, tc.wantAbove, prev)
+			}
+			if prevPlain >= 0 && sp != prevPlain {
+				t.Errorf("plain score %v differs from the nearer point's %v: beyond the data the paper's score is flat", sp, prevPlain)
+			}
+			prev, prevPlain = s, sp
+		})
+	}
+}
+
+// A feature that never varied in training cannot be split on; a change of it must still
+// count, and a change within the tolerance must not.
+func TestConstantFeatureChanges(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	x := make([][]float64, 200)
+	for i := range x {
+		x[i] = []float64{r.NormFloat64(), 65536}
+	}
+	f, err := Train(x, Config{Trees: 50, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Train(x, Config{Trees: 50, Seed: 1, Plain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A training row is inside every range it meets, so only the constant can matter.
+	row := x[0][0]
+	base, err := plain.Score([]float64{row, 65536})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		value    float64
+		wantHigh bool
+	}{
+		{name: "unchanged", value: 65536},
+		{name: "within tolerance", value: 65536 * (1 + DefaultTolerance/2)},
+		{name: "grown by a page", value: 65536 + 4096, wantHigh: true},
+		{name: "shrunk to zero", value: 0, wantHigh: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := f.Score([]float64{row, tc.value})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tc.wantHigh && s < 0.999:
+				t.Errorf("score %v after the constant changed, want > 0.999", s)
+			case !tc.wantHigh && s != base:
+				t.Errorf("score %v, want the unchanged point's %v", s, base)
+			}
+		})
+	}
+}
+
+func TestScoreDoesNotAllocate(t *testing.T) {
+	x := benchData(500, 20)
+	f, err := Train(x, Config{Trees: 20, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := slices.Clone(x[0])
+	far[3] = 1e6
+	for _, p := range [][]float64{x[0], far} {
+		if n := testing.AllocsPerRun(100, func() { _, _ = f.Score(p) }); n != 0 {
+			t.Errorf("Score allocates %v times per call, want 0", n)
+		}
 	}
 }
 

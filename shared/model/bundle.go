@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/podtype/podtype/shared/iforest"
+	"github.com/podtype/podtype/shared/features"
 )
 
 // Bundle is everything the pod-watcher needs to classify pods and score
@@ -27,7 +27,11 @@ type Bundle struct {
 	// refuse a bundle whose vectors its feature code does not produce.
 	FeatureVersion int      `json:"feature_version"`
 	FeatureNames   []string `json:"feature_names"`
-	Classes        []string `json:"classes"`
+	// AnomalyFeatureNames are the entries of the anomaly vectors the types' forests and
+	// baselines are over (features.AnomalyNames() at training time); Validate refuses a
+	// bundle whose names differ from what this program's features package computes.
+	AnomalyFeatureNames []string `json:"anomaly_feature_names"`
+	Classes             []string `json:"classes"`
 	// WindowStep and WindowSamples define the windows features were
 	// computed on; inference must use the same grid.
 	WindowStep    time.Duration `json:"window_step_ns"`
@@ -41,18 +45,6 @@ type Bundle struct {
 	// checksum is the hex SHA-256 of the payload this bundle was encoded to
 	// or decoded from; it backs ETag.
 	checksum string
-}
-
-// TypeModel is the anomaly model of one pod type.
-type TypeModel struct {
-	Forest *iforest.Forest `json:"forest"`
-	// Threshold is the anomaly score above which a window counts as
-	// anomalous, chosen on the type's training windows.
-	Threshold float64 `json:"threshold"`
-	// Mean and Std are the type's per-feature baseline over its training
-	// windows, for explaining which features made a window unusual.
-	Mean []float64 `json:"mean"`
-	Std  []float64 `json:"std"`
 }
 
 // TrainingInfo records the data a bundle was trained on.
@@ -127,6 +119,12 @@ func (b *Bundle) validate() error {
 	if err := checkNames("feature_names", b.FeatureNames); err != nil {
 		return err
 	}
+	if err := checkNames("anomaly_feature_names", b.AnomalyFeatureNames); err != nil {
+		return err
+	}
+	if err := sameNames("anomaly_feature_names", b.AnomalyFeatureNames, "features.AnomalyNames() of this program", features.AnomalyNames()); err != nil {
+		return err
+	}
 	if err := checkNames("classes", b.Classes); err != nil {
 		return err
 	}
@@ -150,7 +148,7 @@ func (b *Bundle) validate() error {
 		if !ok || tm == nil {
 			return fmt.Errorf("types[%q] is missing: every class needs an anomaly model", c)
 		}
-		if err := tm.validate(len(b.FeatureNames)); err != nil {
+		if err := tm.validate(len(b.AnomalyFeatureNames)); err != nil {
 			return fmt.Errorf("types[%q].%w", c, err)
 		}
 	}
@@ -162,36 +160,6 @@ func (b *Bundle) validate() error {
 	}
 	if err := b.Validation.validate(b.Classes); err != nil {
 		return fmt.Errorf("validation.%w", err)
-	}
-	return nil
-}
-
-func (m *TypeModel) validate(features int) error {
-	if m.Forest == nil {
-		return fmt.Errorf("forest is missing")
-	}
-	if err := m.Forest.Validate(); err != nil {
-		return fmt.Errorf("forest: %w", err)
-	}
-	if m.Forest.Features != features {
-		return fmt.Errorf("forest.features = %d, want %d (len(feature_names))", m.Forest.Features, features)
-	}
-	if !(m.Threshold > 0 && m.Threshold <= 1) { // also refuses NaN
-		return fmt.Errorf("threshold = %v, want (0,1]", m.Threshold)
-	}
-	if len(m.Mean) != features {
-		return fmt.Errorf("mean has %d values, want %d (len(feature_names))", len(m.Mean), features)
-	}
-	if len(m.Std) != features {
-		return fmt.Errorf("std has %d values, want %d (len(feature_names))", len(m.Std), features)
-	}
-	for i := range features {
-		if !finite(m.Mean[i]) {
-			return fmt.Errorf("mean[%d] = %v, want a finite number", i, m.Mean[i])
-		}
-		if !finite(m.Std[i]) || m.Std[i] < 0 {
-			return fmt.Errorf("std[%d] = %v, want a finite number >= 0", i, m.Std[i])
-		}
 	}
 	return nil
 }

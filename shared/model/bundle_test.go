@@ -7,14 +7,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"math"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/podtype/podtype/shared/features"
 	"github.com/podtype/podtype/shared/iforest"
 )
 
@@ -32,11 +34,14 @@ func testBundle(t testing.TB) (*Bundle, [][]float64) {
 		CreatedAt:      time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC),
 		FeatureVersion: 1,
 		FeatureNames:   train.names,
-		Classes:        train.classes,
-		WindowStep:     10 * time.Second,
-		WindowSamples:  30,
-		Classifier:     c,
-		Types:          map[string]*TypeModel{},
+		// The synthetic rows have the layout of features.Names(), so the type models can
+		// derive real anomaly vectors from them.
+		AnomalyFeatureNames: features.AnomalyNames(),
+		Classes:             train.classes,
+		WindowStep:          10 * time.Second,
+		WindowSamples:       30,
+		Classifier:          c,
+		Types:               map[string]*TypeModel{},
 		Training: TrainingInfo{
 			DataStart:    time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 			DataEnd:      time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC),
@@ -59,36 +64,17 @@ func testBundle(t testing.TB) (*Bundle, [][]float64) {
 				rows = append(rows, x)
 			}
 		}
-		f, err := iforest.Train(rows, iforest.Config{Trees: 10, SampleSize: 32, Seed: uint64(k)})
+		tm, err := FitTypeModel(rows, iforest.Config{Trees: 10, SampleSize: 32, Seed: uint64(k)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		mean, std := meanStd(rows)
-		b.Types[class] = &TypeModel{Forest: f, Threshold: 0.6, Mean: mean, Std: std}
+		tm.Threshold = 0.6
+		b.Types[class] = tm
 		b.Training.Pods[class] = 9
 		b.Training.Windows[class] = len(rows)
 		b.Validation.F1[class] = 0.8
 	}
 	return b, valid.x
-}
-
-func meanStd(rows [][]float64) (mean, std []float64) {
-	d := len(rows[0])
-	mean, std = make([]float64, d), make([]float64, d)
-	for _, x := range rows {
-		for j, v := range x {
-			mean[j] += v / float64(len(rows))
-		}
-	}
-	for _, x := range rows {
-		for j, v := range x {
-			std[j] += (v - mean[j]) * (v - mean[j]) / float64(len(rows))
-		}
-	}
-	for j := range std {
-		std[j] = math.Sqrt(std[j])
-	}
-	return mean, std
 }
 
 func encode(t testing.TB, b *Bundle) []byte {
@@ -133,11 +119,11 @@ func TestBundleRoundTrip(t *testing.T) {
 			t.Fatalf("row %d: prediction %d %v after round trip, %d %v before", i, gotClass, gotProbs, wantClass, wantProbs)
 		}
 		class := b.Classes[wantClass]
-		want, err := b.Types[class].Forest.Score(x)
+		want, err := b.Types[class].Score(x)
 		if err != nil {
 			t.Fatal(err)
 		}
-		have, err := got.Types[class].Forest.Score(x)
+		have, err := got.Types[class].Score(x)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,8 +213,11 @@ func TestDecodeRejectsDamage(t *testing.T) {
 		{"flipped byte in payload", gz(t, flipDigitInPayload(good)), "checksum mismatch"},
 		{"wrong format", gz(t, replace(good, `"format":"podtype-model"`, `"format":"onnx"`)), `format = "onnx"`},
 		{"no envelope", gz(t, []byte(`[1,2,3]`)), "not a JSON document"},
-		{"newer format version", gz(t, document(t, b, FormatVersion+1)), "format_version = 2 is newer than this program reads (1)"},
-		{"format version 0", gz(t, document(t, b, 0)), "format_version = 0, want 1..1"},
+		{"newer format version", gz(t, document(t, b, FormatVersion+1)),
+			fmt.Sprintf("format_version = %d is newer than this program reads (%d)", FormatVersion+1, FormatVersion)},
+		{"format version 0", gz(t, document(t, b, 0)), "format_version = 0 is older than this program reads"},
+		// Format 1 forests scored classification vectors; they cannot be used, only replaced.
+		{"format version 1", gz(t, document(t, b, 1)), "format_version = 1 is older than this program reads (2): retrain"},
 		{"edited version", gz(t, replace(good, `"version":"20260102T150405Z-`, `"version":"20990102T150405Z-`)), "does not match the content"},
 		{"unknown envelope field", gz(t, replace(good, `"format":`, `"extra":1,"format":`)), `unknown field "extra"`},
 		{"trailing data", gz(t, append(bytes.Clone(good), []byte(` {}`)...)), "after top-level value"},
@@ -246,15 +235,23 @@ func TestDecodeRejectsDamage(t *testing.T) {
 // TestDecodeRejectsInconsistentBundles feeds Decode well-formed, correctly
 // checksummed documents whose content is wrong; the error must name the field.
 func TestDecodeRejectsInconsistentBundles(t *testing.T) {
+	// A forest of the old format: trained on classification vectors, not anomaly vectors.
+	wide, err := iforest.Train([][]float64{make([]float64, 137), slices.Repeat([]float64{1}, 137)}, iforest.Config{Trees: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
 		modify func(*Bundle)
 		want   string
 	}{
-		{"payload format version", func(b *Bundle) { b.FormatVersion = 0 }, "payload format_version = 0, envelope says 1"},
+		{"payload format version", func(b *Bundle) { b.FormatVersion = 0 }, fmt.Sprintf("payload format_version = 0, envelope says %d", FormatVersion)},
 		{"feature version", func(b *Bundle) { b.FeatureVersion = 0 }, "feature_version = 0, want > 0"},
 		{"no feature names", func(b *Bundle) { b.FeatureNames = nil }, "feature_names is empty"},
 		{"duplicate feature", func(b *Bundle) { b.FeatureNames[3] = b.FeatureNames[2] }, "feature_names[3] = \"cpu_cores_min\" duplicates feature_names[2]"},
+		{"no anomaly feature names", func(b *Bundle) { b.AnomalyFeatureNames = nil }, "anomaly_feature_names is empty"},
+		{"anomaly features of another program", func(b *Bundle) { b.AnomalyFeatureNames[1] = "something_else" },
+			`anomaly_feature_names[1] = "something_else", but features.AnomalyNames() of this program[1] = "` + features.AnomalyNames()[1] + `"`},
 		{"empty class", func(b *Bundle) { b.Classes[1] = "" }, "classes[1] is empty"},
 		{"window step", func(b *Bundle) { b.WindowStep = 0 }, "window_step = 0s, want > 0"},
 		{"window samples", func(b *Bundle) { b.WindowSamples = -1 }, "window_samples = -1, want > 0"},
@@ -270,9 +267,12 @@ func TestDecodeRejectsInconsistentBundles(t *testing.T) {
 		{"extra type", func(b *Bundle) { b.Types["redis"] = b.Types["type0"] }, `types["redis"]: "redis" is not one of classes`},
 		{"no forest", func(b *Bundle) { b.Types["type1"].Forest = nil }, `types["type1"].forest is missing`},
 		{"forest width", func(b *Bundle) { b.Types["type1"].Forest.Features = 12 }, `types["type1"].forest`},
+		{"forest over classification vectors", func(b *Bundle) { b.Types["type1"].Forest = wide },
+			fmt.Sprintf(`types["type1"].forest.features = 137, want %d (len(anomaly_feature_names))`, len(features.AnomalyNames()))},
 		{"threshold above 1", func(b *Bundle) { b.Types["type0"].Threshold = 1.5 }, `types["type0"].threshold = 1.5, want (0,1]`},
 		{"threshold 0", func(b *Bundle) { b.Types["type0"].Threshold = 0 }, `types["type0"].threshold = 0, want (0,1]`},
-		{"short mean", func(b *Bundle) { b.Types["type3"].Mean = b.Types["type3"].Mean[:10] }, `types["type3"].mean has 10 values, want 137`},
+		{"short mean", func(b *Bundle) { b.Types["type3"].Mean = b.Types["type3"].Mean[:10] },
+			fmt.Sprintf(`types["type3"].mean has 10 values, want %d`, len(features.AnomalyNames()))},
 		{"negative std", func(b *Bundle) { b.Types["type3"].Std[5] = -1 }, `types["type3"].std[5] = -1`},
 		{"data end before start", func(b *Bundle) { b.Training.DataEnd = b.Training.DataStart.Add(-time.Hour) }, "training.data_end = 2025-12-31T23:00:00Z is before data_start"},
 		{"unknown class in pods", func(b *Bundle) { b.Training.Pods["ghost"] = 1 }, `training.pods["ghost"]`},
@@ -308,10 +308,11 @@ func TestDecodeRejectsUnknownPayloadField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload = bytes.Replace(payload, []byte(`{"format_version":1,`), []byte(`{"format_version":1,"surprise":true,`), 1)
+	head := fmt.Sprintf(`{"format_version":%d,`, FormatVersion)
+	payload = bytes.Replace(payload, []byte(head), []byte(head+`"surprise":true,`), 1)
 	h := sha256.Sum256(payload)
 	sum := hex.EncodeToString(h[:])
-	doc, err := json.Marshal(envelope{Format: FormatName, FormatVersion: 1, Version: makeVersion(b, sum), SHA256: sum, Payload: payload})
+	doc, err := json.Marshal(envelope{Format: FormatName, FormatVersion: FormatVersion, Version: makeVersion(b, sum), SHA256: sum, Payload: payload})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,11 +19,13 @@ import (
 // FormatName is the "format" of every bundle file; anything else is not ours.
 const FormatName = "podtype-model"
 
-// FormatVersion is the bundle format this package writes. Decode reads this
-// version and refuses newer ones. Any change to the payload's fields bumps it:
+// FormatVersion is the bundle format this package writes and the only one
+// Decode reads (2: type models over features.AnomalyVector, with the bundle's
+// anomaly_feature_names; format 1 forests scored classification vectors and
+// cannot be migrated, only retrained). Any change to the payload's fields bumps it:
 // Decode rejects unknown fields, so an old reader fails loudly on a new file
 // instead of silently dropping what it does not know.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // MaxDecodedSize bounds the decompressed size Decode accepts, so a corrupt or
 // hostile file cannot exhaust memory. Real bundles are a few MiB.
@@ -146,8 +148,10 @@ func decodeDocument(data []byte) (*Bundle, error) {
 	if head.FormatVersion > FormatVersion {
 		return nil, fmt.Errorf("format_version = %d is newer than this program reads (%d): upgrade it", head.FormatVersion, FormatVersion)
 	}
-	if head.FormatVersion < 1 {
-		return nil, fmt.Errorf("format_version = %d, want 1..%d", head.FormatVersion, FormatVersion)
+	if head.FormatVersion < FormatVersion {
+		// Format 1 had forests over the classification vector; nothing in it can be
+		// scored by this program's anomaly models, so it must be retrained, not migrated.
+		return nil, fmt.Errorf("format_version = %d is older than this program reads (%d): retrain the bundle", head.FormatVersion, FormatVersion)
 	}
 	var env envelope
 	if err := strictUnmarshal(data, &env); err != nil {

@@ -11,7 +11,7 @@
 //
 // A bundle file is one gzip-compressed JSON envelope:
 //
-//	{"format":"podtype-model","format_version":1,"version":"20260102T150405Z-0123456789ab",
+//	{"format":"podtype-model","format_version":2,"version":"20260102T150405Z-0123456789ab",
 //	 "sha256":"<hex of the payload bytes>","payload":{...}}
 //
 // The checksum covers the exact payload bytes, so a damaged or hand-edited file

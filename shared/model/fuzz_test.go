@@ -2,9 +2,11 @@ package model
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/podtype/podtype/shared/features"
 	"github.com/podtype/podtype/shared/iforest"
 )
 
@@ -14,23 +16,30 @@ func tinyBundle(t testing.TB) *Bundle {
 	c := stump()
 	x := [][]float64{{0, 1}, {1, 0}, {2, 2}, {3, 1}, {0.5, 0.5}}
 	b := &Bundle{
-		CreatedAt:      time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC),
-		FeatureVersion: 1,
-		FeatureNames:   c.FeatureNames,
-		Classes:        c.Classes,
-		WindowStep:     10 * time.Second,
-		WindowSamples:  30,
-		Classifier:     c,
-		Types:          map[string]*TypeModel{},
-		Training:       TrainingInfo{Pods: map[string]int{"a": 1}, Windows: map[string]int{"a": 5}},
-		Validation:     ValidationSummary{Accuracy: 1, MacroF1: 1, F1: map[string]float64{"a": 1}},
+		CreatedAt:           time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC),
+		FeatureVersion:      1,
+		FeatureNames:        c.FeatureNames,
+		AnomalyFeatureNames: features.AnomalyNames(),
+		Classes:             c.Classes,
+		WindowStep:          10 * time.Second,
+		WindowSamples:       30,
+		Classifier:          c,
+		Types:               map[string]*TypeModel{},
+		Training:            TrainingInfo{Pods: map[string]int{"a": 1}, Windows: map[string]int{"a": 5}},
+		Validation:          ValidationSummary{Accuracy: 1, MacroF1: 1, F1: map[string]float64{"a": 1}},
 	}
+	n := len(b.AnomalyFeatureNames)
 	for i, class := range c.Classes {
-		f, err := iforest.Train(x, iforest.Config{Trees: 2, SampleSize: 4, Seed: uint64(i)})
+		// Forests over anomaly vectors; any rows will do for a fuzz seed.
+		rows := make([][]float64, len(x))
+		for r := range rows {
+			rows[r] = slices.Repeat(x[r][:1], n)
+		}
+		f, err := iforest.Train(rows, iforest.Config{Trees: 2, SampleSize: 4, Seed: uint64(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.Types[class] = &TypeModel{Forest: f, Threshold: 0.7, Mean: []float64{1, 1}, Std: []float64{1, 0.5}}
+		b.Types[class] = &TypeModel{Forest: f, Threshold: 0.7, Mean: make([]float64, n), Std: slices.Repeat([]float64{0.5}, n)}
 	}
 	return b
 }
@@ -53,7 +62,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(file.Bytes())
 	f.Add(doc)
 	f.Add(payload)
-	f.Add([]byte(`{"format":"podtype-model","format_version":1}`))
+	f.Add([]byte(`{"format":"podtype-model","format_version":2}`))
 	f.Add([]byte{})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -68,7 +77,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("valid bundle cannot predict: %v", err)
 		}
 		for name, tm := range b.Types {
-			if _, err := tm.Forest.Score(x); err != nil {
+			if _, err := tm.Forest.Score(make([]float64, len(b.AnomalyFeatureNames))); err != nil {
 				t.Fatalf("valid bundle cannot score type %q: %v", name, err)
 			}
 		}

@@ -133,7 +133,7 @@ func algorithmText(cfg Config) string {
 	if cfg.ClassifierAlgorithm != "id3" {
 		s += fmt.Sprintf(", %d trees", cfg.ClassifierTrees)
 	}
-	return s + fmt.Sprintf("; isolation forests of %d trees (sample %d), threshold at the %g quantile of out-of-pod scores",
+	return s + fmt.Sprintf("; range-aware isolation forests of %d trees (sample %d) over load-invariant anomaly features, threshold at the %g quantile of out-of-pod scores",
 		cfg.ForestTrees, cfg.ForestSampleSize, cfg.ForestThresholdQuantile)
 }
 

@@ -11,12 +11,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/podtype/podtype/shared/features"
 	"github.com/podtype/podtype/shared/iforest"
 	"github.com/podtype/podtype/shared/model"
 )
@@ -32,20 +34,27 @@ func bundle(t *testing.T, seed uint64) *model.Bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forest, err := iforest.Train(x, iforest.Config{Trees: 5, Seed: seed})
+	// The type models' forests are over anomaly vectors; any rows of that width will do here.
+	n := len(features.AnomalyNames())
+	rows := make([][]float64, len(x))
+	for i := range x {
+		rows[i] = slices.Repeat(x[i][:1], n)
+	}
+	forest, err := iforest.Train(rows, iforest.Config{Trees: 5, Seed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := &model.TypeModel{Forest: forest, Threshold: 0.6, Mean: []float64{0.5, 0.5}, Std: []float64{0.5, 0.5}}
+	tm := &model.TypeModel{Forest: forest, Threshold: 0.6, Mean: make([]float64, n), Std: slices.Repeat([]float64{0.5}, n)}
 	return &model.Bundle{
-		CreatedAt:      time.Unix(1_700_000_000+int64(seed), 0).UTC(),
-		FeatureVersion: 1,
-		FeatureNames:   names,
-		Classes:        classes,
-		WindowStep:     10 * time.Second,
-		WindowSamples:  12,
-		Classifier:     clf,
-		Types:          map[string]*model.TypeModel{"mysql": tm, "nginx": tm},
+		CreatedAt:           time.Unix(1_700_000_000+int64(seed), 0).UTC(),
+		FeatureVersion:      features.Version,
+		FeatureNames:        names,
+		AnomalyFeatureNames: features.AnomalyNames(),
+		Classes:             classes,
+		WindowStep:          10 * time.Second,
+		WindowSamples:       12,
+		Classifier:          clf,
+		Types:               map[string]*model.TypeModel{"mysql": tm, "nginx": tm},
 	}
 }
 

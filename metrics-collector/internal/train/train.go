@@ -118,10 +118,6 @@ type AnomalyCounts struct {
 	FaultsByKind map[string][2]int
 }
 
-// Anomalous is the decision rule the threshold is calibrated for: a window is anomalous when its
-// score is above the threshold, as model.TypeModel defines it and the pod-watcher applies it.
-func Anomalous(score, threshold float64) bool { return score > threshold }
-
 // Run validates on held-out pods, then trains the bundle on everything. Progress (iteration
 // k/N) goes to logger; nil discards it.
 func Run(ctx context.Context, ds *dataset.Dataset, opt Options, logger *slog.Logger) (*Result, error) {
@@ -393,12 +389,13 @@ func (t *trainer) validateForests(ctx context.Context, split Split, rng *rand.Ra
 	return nil
 }
 
+// flagged applies the type model's own score and rule, the ones the pod-watcher applies.
 func flagged(tm *model.TypeModel, x []float64) (bool, error) {
-	s, err := tm.Forest.Score(x)
+	s, err := tm.Score(x)
 	if err != nil {
 		return false, err
 	}
-	return Anomalous(s, tm.Threshold), nil
+	return tm.Anomalous(s), nil
 }
 
 // typeModel trains one type's forest on the normal windows of pods and calibrates its threshold.
@@ -428,13 +425,13 @@ func (t *trainer) typeModel(pods []types.NamespacedName, seed uint64) (*model.Ty
 	rng := rand.New(rand.NewPCG(seed, 0x666f72657374)) // "forest"
 	cfg := t.opt.Forest
 	cfg.Seed = rng.Uint64()
-	forest, err := iforest.Train(all, cfg)
+	tm, err := model.FitTypeModel(all, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("isolation forest on %d windows: %w", len(all), err)
+		return nil, fmt.Errorf("anomaly model on %d windows: %w", len(all), err)
 	}
 	var scores []float64
 	if len(perPod) < 2 {
-		scores, err = scoreAll(forest, all)
+		scores, err = scoreAll(tm, all)
 		if err != nil {
 			return nil, err
 		}
@@ -451,30 +448,26 @@ func (t *trainer) typeModel(pods []types.NamespacedName, seed uint64) (*model.Ty
 				}
 			}
 			cfg.Seed = rng.Uint64()
-			cf, err := iforest.Train(fit, cfg)
+			cm, err := model.FitTypeModel(fit, cfg)
 			if err != nil {
-				return nil, fmt.Errorf("calibration forest %d/%d on %d windows: %w", f+1, folds, len(fit), err)
+				return nil, fmt.Errorf("calibration model %d/%d on %d windows: %w", f+1, folds, len(fit), err)
 			}
-			s, err := scoreAll(cf, held)
+			s, err := scoreAll(cm, held)
 			if err != nil {
 				return nil, err
 			}
 			scores = append(scores, s...)
 		}
 	}
-	mean, std := features.Baseline(all)
-	return &model.TypeModel{
-		Forest:    forest,
-		Threshold: Quantile(scores, t.opt.ThresholdQuantile),
-		Mean:      mean,
-		Std:       std,
-	}, nil
+	tm.Threshold = Quantile(scores, t.opt.ThresholdQuantile)
+	return tm, nil
 }
 
-func scoreAll(f *iforest.Forest, x [][]float64) ([]float64, error) {
+// scoreAll scores classification vectors with tm's own scoring path.
+func scoreAll(tm *model.TypeModel, x [][]float64) ([]float64, error) {
 	out := make([]float64, len(x))
 	for i, row := range x {
-		s, err := f.Score(row)
+		s, err := tm.Score(row)
 		if err != nil {
 			return nil, fmt.Errorf("score window %d: %w", i, err)
 		}
@@ -519,11 +512,13 @@ func (t *trainer) final(ctx context.Context, val *Validation, now time.Time) (*m
 		CreatedAt:      now.UTC(),
 		FeatureVersion: features.Version,
 		FeatureNames:   slices.Clone(t.ds.FeatureNames),
-		Classes:        slices.Clone(t.classes),
-		WindowStep:     t.ds.WindowStep,
-		WindowSamples:  t.ds.WindowSamples,
-		Classifier:     clf,
-		Types:          make(map[string]*model.TypeModel, len(t.classes)),
+		// The forests score features.AnomalyVector of the classification vector.
+		AnomalyFeatureNames: features.AnomalyNames(),
+		Classes:             slices.Clone(t.classes),
+		WindowStep:          t.ds.WindowStep,
+		WindowSamples:       t.ds.WindowSamples,
+		Classifier:          clf,
+		Types:               make(map[string]*model.TypeModel, len(t.classes)),
 		Training: model.TrainingInfo{
 			DataStart:    t.ds.From,
 			DataEnd:      t.ds.To,

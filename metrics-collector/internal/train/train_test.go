@@ -126,9 +126,14 @@ func TestRun(t *testing.T) {
 		if b.WindowSamples != 6 || b.WindowStep != 10*time.Second || b.FeatureVersion != features.Version {
 			t.Errorf("bundle window %d x %s, feature version %d", b.WindowSamples, b.WindowStep, b.FeatureVersion)
 		}
+		if !reflect.DeepEqual(b.AnomalyFeatureNames, features.AnomalyNames()) {
+			t.Errorf("bundle anomaly features %v, want features.AnomalyNames()", b.AnomalyFeatureNames)
+		}
+		// Forests and baselines are over anomaly vectors, not classification vectors.
+		n := len(features.AnomalyNames())
 		for typ, tm := range b.Types {
-			if !(tm.Threshold > 0 && tm.Threshold <= 1) || len(tm.Mean) != len(ds.FeatureNames) || len(tm.Std) != len(ds.FeatureNames) {
-				t.Errorf("%s: threshold %v, %d means, %d stds", typ, tm.Threshold, len(tm.Mean), len(tm.Std))
+			if !(tm.Threshold > 0 && tm.Threshold <= 1) || tm.Forest.Features != n || len(tm.Mean) != n || len(tm.Std) != n {
+				t.Errorf("%s: threshold %v, forest over %d features, %d means, %d stds, want %d", typ, tm.Threshold, tm.Forest.Features, len(tm.Mean), len(tm.Std), n)
 			}
 		}
 		// The final classifier saw every pod: it must know all of them.
