@@ -1,0 +1,707 @@
+//go:build integration
+
+package app
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/podtype/podtype/shared/config"
+	"github.com/podtype/podtype/shared/model"
+	"github.com/podtype/podtype/shared/sim"
+	"github.com/podtype/podtype/shared/stacktest"
+
+	"github.com/podtype/podtype/pod-watcher/internal/publish"
+)
+
+// The scenario's knobs: Telegraf's interval (the grid step), the model's window and the
+// minutes of training data.
+const (
+	itStep    = time.Second
+	itSamples = 20
+	itCollect = 150 * time.Second
+	itOutage  = 30 * time.Second
+)
+
+// Known types are in the model; held-out types must come out as unknown.
+var (
+	itKnown   = []string{"mysql", "postgres", "redis", "nginx", "httpd", "mongo"}
+	itUnknown = []string{"memcached", "rabbitmq"}
+)
+
+// TestWatcherOnStack runs the pod-watcher in-process against the real kube-apiserver and a real
+// InfluxDB 1.8, fed by a real Telegraf scraping the in-process simulator every second, with a
+// model trained by the metrics-collector binary on the first minutes of that data:
+//
+//   - pods running before the watcher starts are classified at once from their history;
+//   - new pods of known types get the right type within (window + 1) intervals of their first
+//     sample, pods of held-out types get `unknown`;
+//   - injected faults raise AnomalyDetected on the right pods and AnomalyResolved afterwards;
+//   - InfluxDB stopped for 30 s and restarted loses no classification.
+//
+// The test runs its own influxd (the stack's binary, a temporary data directory) so that
+// stopping it disturbs no other test; everything else is the shared stack.
+func TestWatcherOnStack(t *testing.T) {
+	env := stacktest.Load(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	dir := t.TempDir()
+
+	influx := startInfluxd(t, env.Bin, dir)
+	local := *env
+	local.InfluxURL = influx.url
+	collector := buildCollector(t, dir) // compiles while the data comes in
+
+	// Two generations of training pods: four per type that started 20 minutes ago (steady
+	// state, no warm-up left) and six per type that start with the collection, so that the
+	// first minutes of a pod's life, which is what a new pod is classified on, are as familiar
+	// to the forests as the steady state.
+	ns := stacktest.UniqueName("pw-it")
+	sc := sim.DefaultConfig()
+	sc.Namespace, sc.NodePrefix = ns, ns+"-"
+	sc.Types, sc.PodsPerType = itKnown, 4
+	sc.Step, sc.Tick = itStep, itStep
+	sc.Start = time.Now().Add(-20 * time.Minute)
+	cluster, err := sim.New(sc, logger.With("component", "sim"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Close() })
+	client := env.Clientset(t)
+	if err := cluster.Register(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := cluster.Cleanup(ctx); err != nil {
+			t.Errorf("sim cleanup: %v", err)
+		}
+		// The stack runs no namespace controller: empty the namespace before deleting it.
+		if err := client.CoreV1().Events(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			t.Errorf("delete events: %v", err)
+		}
+		if err := client.CoordinationV1().Leases(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			t.Errorf("delete leases: %v", err)
+		}
+		if err := client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("delete namespace: %v", err)
+		}
+	})
+	kubelets := httptest.NewServer(cluster.Handler())
+	t.Cleanup(kubelets.Close)
+	simCtx, stopSim := context.WithCancel(ctx)
+	t.Cleanup(func() { stopSim(); cluster.Wait() })
+	if err := cluster.Start(simCtx); err != nil {
+		t.Fatal(err)
+	}
+	truth := map[string]string{} // pod -> true type
+	var steady []string          // pods past their warm-up, which the forests know best
+	for _, p := range cluster.Pods() {
+		truth[p.Name] = p.Type
+		steady = append(steady, p.Name)
+	}
+	local.StartTelegraf(t, cluster.NodeURLs(kubelets.URL), itStep, nil)
+	collectStart := time.Now()
+	for _, typ := range itKnown {
+		addPods(ctx, t, cluster, typ, 6, truth)
+	}
+
+	// Train on the first minutes, as `metrics-collector train` does in production.
+	sleep(ctx, t, itCollect)
+	modelPath := filepath.Join(dir, "model.json.gz")
+	train(ctx, t, collector, map[string]string{
+		"INFLUXDB_URL":        influx.url,
+		"INFLUXDB_DATABASE":   env.InfluxDatabase,
+		"KUBECONFIG":          env.Kubeconfig,
+		"NAMESPACES":          ns,
+		"CLASSES":             strings.Join(itKnown, ","),
+		"FETCH_WINDOW":        time.Since(collectStart).Round(time.Second).String(),
+		"WINDOW_STEP":         itStep.String(),
+		"WINDOW_SAMPLES":      fmt.Sprint(itSamples),
+		"TRAINING_ITERATIONS": "1",
+		"TRAIN_INTERVAL":      "0s",
+		"MODEL_PATH":          modelPath,
+		"REPORT_DIR":          filepath.Join(dir, "reports"),
+		"LOG_LEVEL":           "warn",
+	})
+	bundle, err := model.ReadFile(modelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("model %s: classes %v, window %d x %s, held-out macro-F1 %.3f, training windows %v",
+		bundle.Version, bundle.Classes, bundle.WindowSamples, bundle.WindowStep, bundle.Validation.MacroF1, bundle.Training.Windows)
+
+	// The watcher, with leader election on the real API (a Lease in the test namespace) and a
+	// webhook action.
+	hooks := &hookRecorder{}
+	hookSrv := httptest.NewServer(hooks)
+	t.Cleanup(hookSrv.Close)
+	var cfg Config
+	if err := config.Load(&cfg, map[string]string{
+		"INFLUXDB_URL":          influx.url,
+		"INFLUXDB_DATABASE":     env.InfluxDatabase,
+		"INFLUXDB_TIMEOUT":      "5s",
+		"KUBECONFIG":            env.Kubeconfig,
+		"NAMESPACES":            ns,
+		"KUBE_QPS":              "100",
+		"KUBE_BURST":            "200",
+		"MODEL_PATH":            modelPath,
+		"POLL_INTERVAL":         itStep.String(),
+		"FETCH_OVERLAP":         (3 * itStep).String(),
+		"FETCH_MAX_BACKOFF":     (4 * itStep).String(),
+		"CLASSIFY_TIMEOUT":      "2m",
+		"ANOMALY_RAISE_WINDOWS": "3",
+		"ANOMALY_CLEAR_WINDOWS": "5",
+		"LEADER_ELECT":          "true",
+		"LEASE_NAMESPACE":       ns,
+		"POD_NAME":              "it-watcher",
+		"LISTEN_ADDR":           "127.0.0.1:0",
+		"ACTION_WEBHOOK_URL":    hookSrv.URL,
+		"LOG_LEVEL":             "error",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	watchCtx, stopWatcher := context.WithCancel(ctx)
+	watcherDone := make(chan error, 1)
+	watchLog := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
+	go func() { watcherDone <- RunWithOptions(watchCtx, cfg, watchLog, Options{Registry: reg}) }()
+	t.Cleanup(func() {
+		stopWatcher()
+		if err := <-watcherDone; err != nil {
+			t.Errorf("watcher: %v", err)
+		}
+	})
+	obs := newObserver(client, ns)
+
+	// Pods running before the watcher started are classified from their history.
+	started := time.Now()
+	var existing []string
+	for name := range truth {
+		existing = append(existing, name)
+	}
+	obs.waitAnnotated(ctx, t, existing, time.Minute)
+	t.Logf("%d pods running before the start classified within %s", len(existing), time.Since(started).Round(time.Second))
+
+	// New pods of every type, and faults on three pods that were classified already.
+	var newKnown, newUnknown []string
+	for _, typ := range itKnown {
+		newKnown = append(newKnown, addPods(ctx, t, cluster, typ, 4, truth)...)
+	}
+	for _, typ := range itUnknown {
+		newUnknown = append(newUnknown, addPods(ctx, t, cluster, typ, 2, truth)...)
+	}
+	faulted := map[string]sim.FaultKind{}
+	faultStart := time.Since(cluster.StartTime()) + 5*time.Second
+	const faultLen = 45 * time.Second
+	// On the three types whose forests are most sensitive: a type whose threshold was
+	// calibrated to 1 (a handful of training windows with a rare burst) cannot flag anything,
+	// which is the training data's limit, not the watcher's.
+	byThreshold := slices.Clone(itKnown)
+	slices.SortFunc(byThreshold, func(a, b string) int {
+		return cmp.Compare(bundle.Types[a].Threshold, bundle.Types[b].Threshold)
+	})
+	for i, kind := range []sim.FaultKind{sim.CPUSaturation, sim.NetworkFlood, sim.CPUSaturation} {
+		pod := firstOfType(truth, steady, byThreshold[i])
+		if err := cluster.InjectFault(sim.FaultSpec{Pod: pod, Kind: kind, Start: faultStart, Duration: faultLen}); err != nil {
+			t.Fatal(err)
+		}
+		faulted[pod] = kind
+	}
+	var thresholds []string
+	for _, typ := range byThreshold {
+		thresholds = append(thresholds, fmt.Sprintf("%s %.3f", typ, bundle.Types[typ].Threshold))
+	}
+	t.Logf("forest thresholds: %s; faults: %v", strings.Join(thresholds, ", "), faulted)
+	obs.waitAnnotated(ctx, t, append(slices.Clone(newKnown), newUnknown...), time.Duration(itSamples+30)*itStep)
+
+	// Faults open an episode on their pod and close it once the windows are clean again.
+	faultEnd := cluster.StartTime().Add(faultStart + faultLen)
+	stopScores := logScores(t, reg, faulted, bundle)
+	defer stopScores()
+	episodes := func() string {
+		var b strings.Builder
+		for pod := range faulted {
+			fmt.Fprintf(&b, " %s: %v;", pod, obs.reasons(pod))
+		}
+		return "anomaly episodes to open and close:" + b.String()
+	}
+	obs.waitFor(ctx, t, time.Until(faultEnd)+time.Duration(itSamples+30)*itStep, episodes, func() bool {
+		for pod := range faulted {
+			if !obs.has(pod, publish.ReasonAnomalyResolved) {
+				return false
+			}
+		}
+		return true
+	})
+
+	// InfluxDB goes away for 30 s while new pods wait for their window.
+	var outagePods []string
+	for _, typ := range itKnown {
+		outagePods = append(outagePods, addPods(ctx, t, cluster, typ, 1, truth)...)
+	}
+	sleep(ctx, t, 3*itStep)
+	influx.stop(t)
+	sleep(ctx, t, itOutage)
+	influx.start(t)
+	obs.waitAnnotated(ctx, t, outagePods, 2*time.Minute)
+
+	// The record.
+	pods := obs.pods(ctx, t)
+	firsts := firstSamples(ctx, t, &local, ns)
+	correct, late := 0, 0
+	for _, name := range append(slices.Clone(newKnown), outagePods...) {
+		p := pods[name]
+		if got := p.Annotations[publish.AnnotationType]; got == truth[name] {
+			correct++
+		} else {
+			t.Logf("%s (%s) classified as %q", name, truth[name], got)
+		}
+		at, err := time.Parse(time.RFC3339, p.Annotations[publish.AnnotationClassifiedAt])
+		first, ok := firsts[name]
+		if err != nil || !ok {
+			t.Errorf("%s: classified-at %q, first sample known %v", name, p.Annotations[publish.AnnotationClassifiedAt], ok)
+			continue
+		}
+		// The outage pods are excused: their data arrived only after InfluxDB came back.
+		if limit := time.Duration(itSamples+1) * itStep; !slices.Contains(outagePods, name) && at.Sub(first) > limit {
+			late++
+			t.Logf("%s classified %s after its first sample (limit %s)", name, at.Sub(first), limit)
+		}
+	}
+	total := len(newKnown) + len(outagePods)
+	t.Logf("new pods of known types: %d/%d right (%.1f%%), %d late", correct, total, 100*float64(correct)/float64(total), late)
+	if float64(correct) < 0.95*float64(total) {
+		t.Errorf("%d of %d new pods got the right type, want >= 95%%", correct, total)
+	}
+	if late > 0 {
+		t.Errorf("%d new pods classified later than %d intervals after their first sample", late, itSamples+1)
+	}
+	for _, name := range newUnknown {
+		if got := pods[name].Annotations[publish.AnnotationType]; got != publish.TypeUnknown {
+			t.Errorf("%s of held-out type %s classified as %q, want unknown", name, truth[name], got)
+		}
+	}
+	// False alarms are the model's quality more than the watcher's; they are checked on the
+	// steady pods (what the forests were trained on most) and counted on all others.
+	falseAlarms, otherAlarms := 0, 0
+	for name := range truth {
+		n := obs.count(name, publish.ReasonClassified)
+		if n != 1 {
+			t.Errorf("%s: %d Classified events, want exactly 1", name, n)
+		}
+		if _, ok := faulted[name]; ok || !obs.has(name, publish.ReasonAnomalyDetected) {
+			continue
+		}
+		if slices.Contains(steady, name) {
+			falseAlarms++
+		} else {
+			otherAlarms++
+		}
+	}
+	for pod, kind := range faulted {
+		if !obs.has(pod, publish.ReasonAnomalyDetected) || !obs.has(pod, publish.ReasonAnomalyResolved) {
+			t.Errorf("%s (%s): events %v, want AnomalyDetected then AnomalyResolved", pod, kind, obs.reasons(pod))
+		}
+		if !hooks.got(pod) {
+			t.Errorf("%s: no webhook call for its anomaly", pod)
+		}
+	}
+	t.Logf("anomalies: %d faulted pods detected and resolved; false alarms on %d of %d healthy steady pods and %d of %d younger pods; %d webhook calls",
+		len(faulted), falseAlarms, len(steady)-len(faulted), otherAlarms, len(truth)-len(steady), hooks.count())
+	if falseAlarms > (len(steady)-len(faulted))/10 {
+		t.Errorf("%d healthy steady pods raised anomalies", falseAlarms)
+	}
+	if n := classified(t, reg); n < len(truth) {
+		t.Errorf("podwatcher_pods_classified_total = %d, want >= %d", n, len(truth))
+	}
+}
+
+// influxd is a test's own InfluxDB 1.8 (auth off, loopback only), stoppable and restartable
+// with the same data.
+type influxd struct {
+	url  string
+	args []string
+	dir  string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startInfluxd(t *testing.T, bin, dir string) *influxd {
+	t.Helper()
+	data := filepath.Join(dir, "influxdb")
+	httpPort, rpcPort := freePort(t), freePort(t)
+	conf := fmt.Sprintf(`reporting-disabled = true
+bind-address = "127.0.0.1:%d"
+[meta]
+  dir = %q
+[data]
+  dir = %q
+  wal-dir = %q
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:%d"
+  auth-enabled = false
+  flux-enabled = true
+  log-enabled = false
+[logging]
+  level = "warn"
+`, rpcPort, filepath.Join(data, "meta"), filepath.Join(data, "data"), filepath.Join(data, "wal"), httpPort)
+	confPath := filepath.Join(dir, "influxdb.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := &influxd{
+		url:  fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		args: []string{filepath.Join(bin, "influxd"), "run", "-config", confPath},
+		dir:  dir,
+	}
+	db.start(t)
+	t.Cleanup(func() { db.stop(t) })
+	resp, err := http.PostForm(db.url+"/query", url.Values{"q": {`CREATE DATABASE "k3s_telegraf_ds"`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("create database: %s", resp.Status)
+	}
+	return db
+}
+
+func (db *influxd) start(t *testing.T) {
+	t.Helper()
+	logf, err := os.OpenFile(filepath.Join(db.dir, "influxd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.cmd = exec.Command(db.args[0], db.args[1:]...)
+	db.cmd.Stdout, db.cmd.Stderr = logf, logf
+	db.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + db.dir}
+	if err := db.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	db.done = make(chan error, 1)
+	go func() { db.done <- db.cmd.Wait(); logf.Close() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(db.url + "/ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(db.dir, "influxd.log"))
+			t.Fatalf("influxd did not answer within 30s\n%s", log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop ends influxd (SIGTERM, then SIGKILL); it is a no-op when it is not running.
+func (db *influxd) stop(t *testing.T) {
+	t.Helper()
+	if db.cmd == nil {
+		return
+	}
+	_ = db.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-db.done:
+	case <-time.After(20 * time.Second):
+		_ = db.cmd.Process.Kill()
+		<-db.done
+	}
+	db.cmd = nil
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// buildCollector compiles the metrics-collector in the background; the returned function
+// waits for it and returns the binary's path.
+func buildCollector(t *testing.T, dir string) func() string {
+	t.Helper()
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "metrics-collector")
+	done := make(chan error, 1)
+	var out strings.Builder
+	go func() {
+		cmd := exec.Command("go", "build", "-o", bin, "./metrics-collector/cmd/metrics-collector")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Stdout, cmd.Stderr = &out, &out
+		done <- cmd.Run()
+	}()
+	return func() string {
+		if err := <-done; err != nil {
+			t.Fatalf("go build metrics-collector: %v\n%s", err, out.String())
+		}
+		return bin
+	}
+}
+
+// train runs `metrics-collector train` once with the given environment.
+func train(ctx context.Context, t *testing.T, collector func() string, env map[string]string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, collector(), "train")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("metrics-collector train: %v\n%s", err, out)
+	}
+}
+
+func addPods(ctx context.Context, t *testing.T, c *sim.Cluster, typ string, n int, truth map[string]string) []string {
+	t.Helper()
+	infos, err := c.AddPods(ctx, typ, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, len(infos))
+	for i, p := range infos {
+		names[i] = p.Name
+		truth[p.Name] = p.Type
+	}
+	return names
+}
+
+func firstOfType(truth map[string]string, names []string, typ string) string {
+	slices.Sort(names)
+	for _, n := range names {
+		if truth[n] == typ {
+			return n
+		}
+	}
+	return ""
+}
+
+func sleep(ctx context.Context, t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	case <-time.After(d):
+	}
+}
+
+// firstSamples returns the time of every pod's first sample in InfluxDB.
+func firstSamples(ctx context.Context, t *testing.T, env *stacktest.Env, ns string) map[string]time.Time {
+	t.Helper()
+	rows := env.Flux(ctx, t, fmt.Sprintf(`from(bucket: "%s/autogen")
+  |> range(start: -30m)
+  |> filter(fn: (r) => r._measurement == "kubernetes_pod_container" and r._field == "memory_usage_bytes" and r.namespace == %q)
+  |> group(columns: ["pod_name"])
+  |> first()`, env.InfluxDatabase, ns))
+	out := map[string]time.Time{}
+	for _, r := range rows {
+		name, _ := r["pod_name"].(string)
+		at, _ := r["_time"].(time.Time)
+		out[name] = at
+	}
+	return out
+}
+
+// observer follows the test namespace's pods and Events through the API.
+type observer struct {
+	client kubernetes.Interface
+	ns     string
+	mu     sync.Mutex
+	events map[string][]string // pod -> reasons, in order
+	seen   map[string]bool     // event name+count already recorded
+}
+
+func newObserver(client kubernetes.Interface, ns string) *observer {
+	return &observer{client: client, ns: ns, events: map[string][]string{}, seen: map[string]bool{}}
+}
+
+func (o *observer) refreshEvents(ctx context.Context, t *testing.T) {
+	t.Helper()
+	list, err := o.client.CoreV1().Events(o.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(list.Items, func(a, b corev1.Event) int { return a.FirstTimestamp.Compare(b.FirstTimestamp.Time) })
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, e := range list.Items {
+		if e.Source.Component != Component {
+			continue
+		}
+		// A repeated event is one object with a count; each count is one announcement.
+		for c := int32(1); c <= max(e.Count, 1); c++ {
+			key := fmt.Sprintf("%s/%d", e.Name, c)
+			if !o.seen[key] {
+				o.seen[key] = true
+				o.events[e.InvolvedObject.Name] = append(o.events[e.InvolvedObject.Name], e.Reason)
+			}
+		}
+	}
+}
+
+func (o *observer) reasons(pod string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.events[pod])
+}
+
+func (o *observer) count(pod, reason string) int {
+	n := 0
+	for _, r := range o.reasons(pod) {
+		if r == reason {
+			n++
+		}
+	}
+	return n
+}
+
+func (o *observer) has(pod, reason string) bool { return o.count(pod, reason) > 0 }
+
+func (o *observer) pods(ctx context.Context, t *testing.T) map[string]corev1.Pod {
+	t.Helper()
+	list, err := o.client.CoreV1().Pods(o.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]corev1.Pod{}
+	for _, p := range list.Items {
+		out[p.Name] = p
+	}
+	return out
+}
+
+// waitFor polls the API every second until cond holds (events refreshed before each check);
+// what describes the wait when it times out.
+func (o *observer) waitFor(ctx context.Context, t *testing.T, limit time.Duration, what func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		o.refreshEvents(ctx, t)
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what())
+		}
+		sleep(ctx, t, time.Second)
+	}
+}
+
+func (o *observer) waitAnnotated(ctx context.Context, t *testing.T, names []string, limit time.Duration) {
+	t.Helper()
+	var missing []string
+	what := func() string { return fmt.Sprintf("pods to be classified; still missing %v", missing) }
+	o.waitFor(ctx, t, limit, what, func() bool {
+		pods := o.pods(ctx, t)
+		missing = missing[:0]
+		for _, n := range names {
+			if pods[n].Annotations[publish.AnnotationType] == "" {
+				missing = append(missing, n)
+			}
+		}
+		return len(missing) == 0
+	})
+}
+
+// hookRecorder is the anomaly webhook's receiver.
+type hookRecorder struct {
+	mu   sync.Mutex
+	pods []string
+}
+
+func (h *hookRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Pod string `json:"pod"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	h.mu.Lock()
+	h.pods = append(h.pods, body.Pod)
+	h.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *hookRecorder) got(pod string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Contains(h.pods, pod)
+}
+
+func (h *hookRecorder) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.pods)
+}
+
+// logScores logs the faulted pods' anomaly scores every 5 s until the returned func is called,
+// so a failed detection shows how far the scores were from the thresholds.
+func logScores(t *testing.T, reg *prometheus.Registry, pods map[string]sim.FaultKind, b *model.Bundle) func() {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Second):
+			}
+			mfs, _ := reg.Gather()
+			var parts []string
+			for _, mf := range mfs {
+				if mf.GetName() != "podwatcher_anomaly_score" {
+					continue
+				}
+				for _, m := range mf.GetMetric() {
+					labels := map[string]string{}
+					for _, l := range m.GetLabel() {
+						labels[l.GetName()] = l.GetValue()
+					}
+					if _, ok := pods[labels["pod"]]; ok {
+						parts = append(parts, fmt.Sprintf("%s %.3f/%.3f", labels["pod"], m.GetGauge().GetValue(),
+							b.Types[labels["pod_type"]].Threshold))
+					}
+				}
+			}
+			slices.Sort(parts)
+			t.Logf("scores (score/threshold): %s", strings.Join(parts, ", "))
+		}
+	}()
+	return func() { close(done) }
+}
