@@ -8,7 +8,6 @@ import (
 	"github.com/podtype/podtype/shared/config"
 )
 
-
 // TestREADMEConfig keeps the README's configuration table equal to what the Config struct says,
 // so documentation cannot go stale; -update rewrites it.
 func TestREADMEConfig(t *testing.T) {
