@@ -28,6 +28,7 @@ lint: ## gofmt, go vet
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet $(PKGS)
 	go vet -tags integration $(PKGS)
+	@if command -v shellcheck >/dev/null; then shellcheck -x -S warning scripts/*.sh scripts/training-pods/*.sh kubernetes/*.sh k3s/*.sh; fi
 
 stack-up: ## build (once) and start InfluxDB, etcd, kube-apiserver, Telegraf on loopback; writes .stack/env
 	scripts/stack-up.sh

@@ -19,6 +19,16 @@ trap cleanup EXIT
 
 # shellcheck disable=SC1091
 . .stack/env
-export CGO_ENABLED=0
+export CGO_ENABLED=0 KUBECTL=$STACK_BIN/kubectl
+
+echo "--- manifests, least-privilege RBAC and training-pod scripts against the local API server"
+kubernetes/validate.sh "$KUBECONFIG"
+"$KUBECTL" --kubeconfig "$KUBECONFIG" apply -f kubernetes/base/namespace.yaml \
+  -f kubernetes/base/rbac-pod-watcher.yaml -f kubernetes/base/rbac-metrics-collector.yaml
+kubernetes/verify-rbac.sh "$KUBECONFIG"
+scripts/training-pods/test.sh
+
+echo "--- go test (unit + integration)"
+# shellcheck disable=SC2086 # GOTESTFLAGS is a list of flags
 go test -tags integration -count=1 -timeout 45m ${GOTESTFLAGS:-} \
   ./shared/... ./metrics-collector/... ./pod-watcher/...
