@@ -258,6 +258,11 @@ func (c *Collector) trainAndPublish(ctx context.Context, load func() (*dataset.D
 	if err != nil {
 		return nil, err
 	}
+	// Encoding stamps the bundle's content-derived version; the reports must name the version
+	// they describe even when the quality gate below keeps the bundle from being published.
+	if err := model.Encode(io.Discard, res.Bundle); err != nil {
+		return res, fmt.Errorf("bundle: %w", err)
+	}
 	rep, err := newReport(ds, res, c.cfg)
 	if err != nil {
 		return res, fmt.Errorf("report: %w", err)
