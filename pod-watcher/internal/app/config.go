@@ -31,7 +31,7 @@ type Config struct {
 	FetchOverlap    time.Duration `env:"FETCH_OVERLAP" envDefault:"20s" desc:"time range re-read every poll for samples Telegraf wrote late; at least its flush interval"`
 	FetchMaxBackoff time.Duration `env:"FETCH_MAX_BACKOFF" envDefault:"2m" desc:"longest wait between reads while InfluxDB fails"`
 
-	MinSamples          int           `env:"MIN_SAMPLES" envDefault:"0" desc:"samples a pod needs before it is classified; the model's window length is the floor"`
+	MinSamples          int           `env:"MIN_SAMPLES" envDefault:"0" desc:"samples a pod needs before it is classified on its latest window; the model's window length is the floor; two windows skip a pod's start-up, which forests trained on few pod births reject"`
 	ClassifyTimeout     time.Duration `env:"CLASSIFY_TIMEOUT" envDefault:"15m" desc:"waiting time after which a pod without enough metrics is marked unclassified; InfluxDB outages do not count"`
 	MinConfidence       float64       `env:"MIN_CONFIDENCE" envDefault:"0.5" desc:"classifier probability below which a pod's type is unknown"`
 	AnomalyRaiseWindows int           `env:"ANOMALY_RAISE_WINDOWS" envDefault:"3" desc:"consecutive anomalous windows that open an anomaly"`

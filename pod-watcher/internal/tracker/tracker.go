@@ -501,8 +501,8 @@ func dataPoints(w *telemetry.Series) (first time.Time, count int) {
 
 // Event messages.
 const (
-	msgClassified = "classified as %s (confidence %.2f, model %s)"
-	msgUnknown    = "classified as unknown: nearest type %s rejected, %s (model %s)"
+	msgClassified = "classified as %s (confidence %.2f, anomaly score %.3f of threshold %.3f, model %s)"
+	msgUnknown    = "classified as unknown: nearest type %s (confidence %.2f) rejected: %s (model %s)"
 	msgTimeout    = "not enough metrics after %v of waiting (%d of %d samples); marked unclassified"
 	msgAnomaly    = "%s anomaly: score %.3f above threshold %.3f for %d windows; top deviations: %s"
 	msgResolved   = "%s anomaly resolved after %v: score %.3f within threshold %.3f for %d windows"
@@ -510,9 +510,9 @@ const (
 
 func classifiedMessage(d Decision, version string) string {
 	if d.Type == publish.TypeUnknown {
-		return fmt.Sprintf(msgUnknown, d.Nearest, d.Why, version)
+		return fmt.Sprintf(msgUnknown, d.Nearest, d.Confidence, d.Why, version)
 	}
-	return fmt.Sprintf(msgClassified, d.Type, d.Confidence, version)
+	return fmt.Sprintf(msgClassified, d.Type, d.Confidence, d.Score, d.Threshold, version)
 }
 
 func formatDeviations(devs []features.Deviation) string {
