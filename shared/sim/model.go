@@ -130,7 +130,7 @@ type podModel struct {
 func newPodModel(p *Profile, par podParams, r *rand.Rand, start time.Time, step, day time.Duration) *podModel {
 	m := &podModel{
 		prof: p, par: par, rng: r, step: step, dayNs: int64(day),
-		next: start.Add(step), containerStart: start,
+		next: firstStep(start, step), containerStart: start,
 		rootfs: p.RootfsBytes,
 	}
 	if v := p.Volume; v != nil {
@@ -142,6 +142,21 @@ func newPodModel(p *Profile, par podParams, r *rand.Rand, start time.Time, step,
 	}
 	m.last = m.sample(start, 0, 0, 0, 0, 0)
 	return m
+}
+
+// firstStep returns the first step time after start. Steps fall half a step after the multiples
+// of step since the Unix epoch, the grid a collector with Telegraf's round_interval scrapes on, and
+// Start's ticks a quarter step after the steps: every scrape then sees exactly the steps since the
+// previous one, whatever the jitter of either side below a quarter step. A pod's steps on its own
+// phase (its start time) would race the ticks: a tick a little early serves no step, the next two,
+// and the rates Telegraf derives swing between 0 and twice the truth.
+func firstStep(start time.Time, step time.Duration) time.Time {
+	s, half := int64(step), int64(step/2)
+	k := (start.UnixNano() - half) / s
+	if start.UnixNano()-half < 0 && (start.UnixNano()-half)%s != 0 {
+		k-- // floor, also before 1970
+	}
+	return time.Unix(0, k*s+half+s).UTC()
 }
 
 // effects are what the active faults do to one step; the zero value is a healthy pod.

@@ -36,19 +36,33 @@ func (c *Cluster) Start(ctx context.Context) error {
 func (c *Cluster) Wait() { c.wg.Wait() }
 
 func (c *Cluster) tickLoop(ctx context.Context) {
-	t := time.NewTicker(c.cfg.Tick)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		c.Advance(time.Now())
 		if err := c.SyncStatus(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("cannot write pod status", "err", err)
 		}
+		t.Reset(time.Until(nextTick(time.Now(), c.cfg.Tick, c.cfg.Step)))
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// nextTick returns the first tick time after now: ticks fall on multiples of tick since the Unix
+// epoch plus three quarters of a step, a quarter step after the model's steps (see firstStep), so
+// a tick never races the step it is meant to serve.
+func nextTick(now time.Time, tick, step time.Duration) time.Time {
+	phase := int64(step) * 3 / 4 % int64(tick)
+	n := now.UnixNano() - phase
+	k := n / int64(tick)
+	if n >= 0 || n%int64(tick) == 0 {
+		k++
+	}
+	return time.Unix(0, k*int64(tick)+phase).UTC()
 }
 
 // churnLoop deletes a random pod and creates one of a random type, at exponential intervals averaging
