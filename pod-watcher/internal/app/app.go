@@ -194,8 +194,11 @@ func lead(ctx context.Context, cfg Config, client kubernetes.Interface, inf *inf
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component})
 
 	tcfg := tracker.Config{
-		MinSamples: cfg.MinSamples, Timeout: cfg.ClassifyTimeout, MinConfidence: cfg.MinConfidence,
+		MinSamples: cfg.MinSamples, Timeout: cfg.ClassifyTimeout, MinConfidence: cfg.MinConfidence, OpenSetMargin: cfg.OpenSetMargin,
 		RaiseWindows: cfg.AnomalyRaiseWindows, ClearWindows: cfg.AnomalyClearWindows, TopFeatures: cfg.TopFeatures,
+	}
+	if err := tcfg.Validate(); err != nil {
+		return err
 	}
 	deps := tracker.Deps{
 		Fetcher:   fetcherAdapter{fetch},

@@ -34,6 +34,7 @@ type Config struct {
 	MinSamples          int           `env:"MIN_SAMPLES" envDefault:"0" desc:"samples a pod needs before it is classified on its latest window; the model's window length is the floor; two windows skip a pod's start-up, which forests trained on few pod births reject"`
 	ClassifyTimeout     time.Duration `env:"CLASSIFY_TIMEOUT" envDefault:"15m" desc:"waiting time after which a pod without enough metrics is marked unclassified; InfluxDB outages do not count"`
 	MinConfidence       float64       `env:"MIN_CONFIDENCE" envDefault:"0.5" desc:"classifier probability below which a pod's type is unknown"`
+	OpenSetMargin       float64       `env:"OPEN_SET_MARGIN" envDefault:"0" desc:"how far above its anomaly threshold a new pod's window must score for the nearest type's forest to call the pod unknown"`
 	AnomalyRaiseWindows int           `env:"ANOMALY_RAISE_WINDOWS" envDefault:"3" desc:"consecutive anomalous windows that open an anomaly"`
 	AnomalyClearWindows int           `env:"ANOMALY_CLEAR_WINDOWS" envDefault:"5" desc:"consecutive normal windows that close it"`
 	TopFeatures         int           `env:"TOP_FEATURES" envDefault:"3" desc:"deviating features named in an anomaly Event"`
@@ -127,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	if math.IsNaN(c.MinConfidence) || c.MinConfidence < 0 || c.MinConfidence > 1 {
 		add("MIN_CONFIDENCE", strconv.FormatFloat(c.MinConfidence, 'g', -1, 64), "must be in [0,1]")
+	}
+	if math.IsNaN(c.OpenSetMargin) || c.OpenSetMargin < 0 || c.OpenSetMargin >= 1 {
+		add("OPEN_SET_MARGIN", strconv.FormatFloat(c.OpenSetMargin, 'g', -1, 64), "must be in [0,1)")
 	}
 	for _, f := range []struct {
 		name string

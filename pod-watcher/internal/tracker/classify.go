@@ -26,9 +26,10 @@ type Decision struct {
 
 // Classify decides the type of the pod whose feature vector is x. It is an open-set decision:
 // the nearest class is only accepted when the classifier is at least minConfidence sure and that
-// type's forest does not find the window anomalous, because a classifier trained on k types
-// always answers one of them, also for a workload it has never seen.
-func Classify(b *model.Bundle, x []float64, minConfidence float64) (Decision, error) {
+// type's forest does not reject the window, because a classifier trained on k types always
+// answers one of them, also for a workload it has never seen. The forest rejects a window that
+// scores more than margin above the type's anomaly threshold (margin 0: the threshold itself).
+func Classify(b *model.Bundle, x []float64, minConfidence, margin float64) (Decision, error) {
 	class, probs, err := b.Classifier.Predict(x)
 	if err != nil {
 		return Decision{}, fmt.Errorf("classify: %w", err)
@@ -55,9 +56,15 @@ func Classify(b *model.Bundle, x []float64, minConfidence float64) (Decision, er
 	case !(d.Confidence >= minConfidence):
 		d.Type = publish.TypeUnknown
 		d.Why = fmt.Sprintf("confidence %.2f below %.2f", d.Confidence, minConfidence)
-	case tm != nil && tm.Forest != nil && tm.Anomalous(d.Score):
+	case tm != nil && tm.Forest != nil && tm.Anomalous(d.Score-margin):
 		d.Type = publish.TypeUnknown
 		d.Why = fmt.Sprintf("%s anomaly score %.3f above its threshold %.3f", d.Nearest, d.Score, d.Threshold)
+		if margin > 0 {
+			d.Why += fmt.Sprintf(" + margin %.3f", margin)
+		}
+		if devs := tm.Explain(x, 3); len(devs) > 0 {
+			d.Why += "; most unlike " + d.Nearest + ": " + formatDeviations(devs)
+		}
 	}
 	return d, nil
 }

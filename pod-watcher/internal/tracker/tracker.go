@@ -37,6 +37,11 @@ type Config struct {
 	Timeout time.Duration
 	// MinConfidence is the classifier probability below which the type is unknown.
 	MinConfidence float64
+	// OpenSetMargin is how far above its anomaly threshold a window must score for the nearest
+	// type's forest to reject a new pod as unknown. The threshold is a high quantile of normal
+	// windows, so a single normal window exceeds it now and then; anomalies guard against that
+	// with RaiseWindows, the one-window decision with this margin.
+	OpenSetMargin float64
 	// RaiseWindows anomalous windows in a row open an anomaly episode; ClearWindows normal
 	// windows in a row close it.
 	RaiseWindows, ClearWindows int
@@ -53,6 +58,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("tracker: timeout %v: must be > 0", c.Timeout)
 	case math.IsNaN(c.MinConfidence) || c.MinConfidence < 0 || c.MinConfidence > 1:
 		return fmt.Errorf("tracker: min confidence %v: must be in [0,1]", c.MinConfidence)
+	case math.IsNaN(c.OpenSetMargin) || c.OpenSetMargin < 0 || c.OpenSetMargin >= 1:
+		return fmt.Errorf("tracker: open-set margin %v: must be in [0,1)", c.OpenSetMargin)
 	case c.RaiseWindows < 1:
 		return fmt.Errorf("tracker: raise windows %d: must be >= 1", c.RaiseWindows)
 	case c.ClearWindows < 1:
@@ -366,7 +373,7 @@ func (t *Tracker) tryClassify(ctx context.Context, w *telemetry.Series) {
 		}
 		return
 	}
-	dec, err := Classify(t.bundle, x, t.cfg.MinConfidence)
+	dec, err := Classify(t.bundle, x, t.cfg.MinConfidence, t.cfg.OpenSetMargin)
 	if err != nil {
 		t.log.Error("classification failed", "err", err)
 		return
