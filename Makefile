@@ -7,12 +7,12 @@ PKGS       := ./shared/... ./metrics-collector/... ./pod-watcher/...
 BIN        := bin
 export CGO_ENABLED := 0
 
-.PHONY: all build test unit lint stack-up stack-down sim train bench demo images clean help
+.PHONY: all build test unit e2e lint stack-up stack-down sim train bench demo images clean help
 
 all: build
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build the services and the simulator into bin/
 	@mkdir -p $(BIN)
@@ -23,6 +23,9 @@ test: lint ## unit + integration tests against the real local stack (started and
 
 unit: ## unit tests only (no servers)
 	go test -count=1 $(PKGS)
+
+e2e: ## both services against the local stack with exactly their ServiceAccounts' RBAC (~1.5 min; part of test)
+	scripts/e2e.sh
 
 lint: ## gofmt, go vet
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -24,52 +24,43 @@ ns=demo
 work=.stack/demo
 mkdir -p "$work" reports bin
 
+DIE_PREFIX=demo
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-seconds() { # 4m -> 240, 90s -> 90
-  case $1 in *m) echo $((${1%m} * 60)) ;; *s) echo "${1%s}" ;; *) echo "$1" ;; esac
-}
 
-stack_started=0
-pids=()
 cleanup() {
   local rc=$?
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [[ $stack_started == 1 && ${KEEP_STACK:-0} != 1 ]]; then
-    scripts/stack-down.sh >/dev/null 2>&1 || true
-  fi
+  stop_bg
+  stop_stack_if_started >/dev/null 2>&1
   exit "$rc"
 }
 trap cleanup EXIT INT TERM
 
 say "1/4 local stack (Telegraf every $interval; first run builds the servers, ~5 min)"
-if ! scripts/stack-up.sh --check >/dev/null 2>&1; then stack_started=1; fi
-TELEGRAF_INTERVAL=$interval scripts/stack-up.sh | tail -n 3
+stack_up "$interval"
 # shellcheck disable=SC1091
 . .stack/env
 kubectl=$STACK_BIN/kubectl
+require_sim_addr_free
 
 say "building metrics-collector, pod-watcher, cluster-sim"
-go build -trimpath -o bin/ ./metrics-collector/cmd/metrics-collector ./pod-watcher/cmd/pod-watcher ./shared/cmd/cluster-sim
+build_services
 
 # The stack's Telegraf scrapes the nodes sim-node-1..N at SIM_KUBELET_ADDR, so the simulator serves
 # exactly those; a fault now and then gives the forests something to find.
 run_sim() { # seed, pods per type, types, log, extra flags...
   local seed=$1 n=$2 types=$3 log=$4
   shift 4
-  bin/cluster-sim --namespace "$ns" --kubelet-addr "$SIM_KUBELET_ADDR" --nodes "$SIM_NODES" \
-    --seed "$seed" --pods-per-type "$n" --types "$types" --labels-file "$work/faults.jsonl" \
-    --day-length 20m --cleanup --log-level warn "$@" >"$log" 2>&1 &
-  pids+=($!)
+  start_sim "$log" "$ns" "$seed" "$n" "$types" --labels-file "$work/faults.jsonl" \
+    --day-length 20m --log-level warn "$@"
 }
 
 say "2/4 training pods: $per_type each of $known, $train_data of data (faults injected with ground truth)"
 : >"$work/faults.jsonl"
 run_sim 11 "$per_type" "$known" "$work/sim-train.log" --fault-rate 2 --fault-min-duration 40s --fault-max-duration 90s
-train_pid=${pids[-1]}
+train_pid=$BG_PID
 total=$(seconds "$train_data")
 for ((waited = 0; waited < total; waited += 30)); do
-  kill -0 "$train_pid" 2>/dev/null || { echo "simulator died:" >&2; tail -n 20 "$work/sim-train.log" >&2; exit 1; }
+  alive "$train_pid" || { echo "simulator died:" >&2; tail -n 20 "$work/sim-train.log" >&2; exit 1; }
   pods=$("$kubectl" get pods -n "$ns" --no-headers 2>/dev/null | wc -l)
   printf '  %3ds / %ds   %s pods running, %s faults so far\n' "$waited" "$total" "$pods" "$(wc -l <"$work/faults.jsonl")"
   sleep 30
@@ -82,14 +73,11 @@ NAMESPACES=$ns CLASSES=$known WINDOW_STEP=$interval WINDOW_SAMPLES=${DEMO_WINDOW
   bin/metrics-collector train
 
 say "4/4 new pods: the training pods go, new ones arrive (incl. '$unknown', a type the model never saw)"
-kill "$train_pid"
-wait "$train_pid" 2>/dev/null || true
+stop_pids 60 "$train_pid"
 run_sim 97 2 "$known,$unknown" "$work/sim-live.log" --churn-rate 4 --fault-rate 3 --fault-min-duration 60s --fault-max-duration 90s
 watcher_port=$(pick_port)
-NAMESPACES=$ns MODEL_PATH=reports/model.json.gz POLL_INTERVAL=$interval LEADER_ELECT=false \
-  LISTEN_ADDR=127.0.0.1:$watcher_port LOG_FORMAT=text LOG_LEVEL=info \
-  bin/pod-watcher >"$work/pod-watcher.log" 2>&1 &
-pids+=($!)
+start_bg "$work/pod-watcher.log" env NAMESPACES="$ns" MODEL_PATH=reports/model.json.gz POLL_INTERVAL="$interval" \
+  LEADER_ELECT=false LISTEN_ADDR="127.0.0.1:$watcher_port" LOG_FORMAT=text LOG_LEVEL=info bin/pod-watcher
 
 cols='POD:.metadata.name,TRUE TYPE:.metadata.annotations.cluster-sim\.podtype\.io/type'
 cols+=',CLASSIFIED AS:.metadata.annotations.podtype\.io/type,CONFIDENCE:.metadata.annotations.podtype\.io/confidence'

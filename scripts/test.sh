@@ -4,18 +4,12 @@
 # unless KEEP_STACK=1; a stack that was already up is left as it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+DIE_PREFIX="test"
 
-started=0
-if ! scripts/stack-up.sh --check >/dev/null 2>&1; then
-  started=1
-  scripts/stack-up.sh
-fi
-cleanup() {
-  if [[ $started == 1 && ${KEEP_STACK:-0} != 1 ]]; then
-    scripts/stack-down.sh || true
-  fi
-}
-trap cleanup EXIT
+stack_up
+trap stop_stack_if_started EXIT
 
 # shellcheck disable=SC1091
 . .stack/env
@@ -23,10 +17,12 @@ export CGO_ENABLED=0 KUBECTL=$STACK_BIN/kubectl
 
 echo "--- manifests, least-privilege RBAC and training-pod scripts against the local API server"
 kubernetes/validate.sh "$KUBECONFIG"
-"$KUBECTL" --kubeconfig "$KUBECONFIG" apply -f kubernetes/base/namespace.yaml \
-  -f kubernetes/base/rbac-pod-watcher.yaml -f kubernetes/base/rbac-metrics-collector.yaml
+apply_rbac
 kubernetes/verify-rbac.sh "$KUBECONFIG"
 scripts/training-pods/test.sh
+
+echo "--- end-to-end: both services with exactly their ServiceAccounts' permissions"
+scripts/e2e.sh
 
 echo "--- go test (unit + integration)"
 # shellcheck disable=SC2086 # GOTESTFLAGS is a list of flags
