@@ -21,6 +21,7 @@ import (
 	"github.com/podtype/podtype/metrics-collector/internal/dataset"
 	"github.com/podtype/podtype/metrics-collector/internal/publish"
 	"github.com/podtype/podtype/metrics-collector/internal/train"
+	"github.com/podtype/podtype/shared/httpserve"
 	"github.com/podtype/podtype/shared/iforest"
 	"github.com/podtype/podtype/shared/model"
 )
@@ -128,7 +129,7 @@ func (c *Collector) serveWhile(ctx context.Context, work func(context.Context) e
 	defer cancel()
 	srvErr := make(chan error, 1)
 	go func() {
-		srvErr <- publish.Serve(ctx, c.cfg.HTTPAddr, c.Handler(), c.logger, c.opt.Ready)
+		srvErr <- httpserve.Serve(ctx, c.cfg.HTTPAddr, c.Handler(), c.logger, c.opt.Ready)
 		cancel()
 	}()
 	workErr := work(ctx)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -224,23 +223,5 @@ func TestPublishInvalidBundle(t *testing.T) {
 	}
 	if _, err := store.Current(); !errors.Is(err, ErrNoBundle) {
 		t.Errorf("Current = %v, want ErrNoBundle", err)
-	}
-}
-
-func TestServeStopsWithContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	errc := make(chan error, 1)
-	go func() {
-		errc <- Serve(ctx, "127.0.0.1:0", Handler(&Store{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler)), slog.New(slog.DiscardHandler), ready)
-	}()
-	addr := <-ready
-	resp, _ := get(t, "http://"+addr.String()+"/healthz")
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("healthz = %d", resp.StatusCode)
-	}
-	cancel()
-	if err := <-errc; err != nil {
-		t.Errorf("Serve after cancel: %v", err)
 	}
 }

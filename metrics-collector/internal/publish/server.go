@@ -2,16 +2,13 @@ package publish
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/podtype/podtype/shared/httpserve"
 )
 
 // BundleContentType is the media type of a bundle: a gzip-compressed JSON document.
@@ -53,45 +50,6 @@ func Handler(store *Store, gatherer prometheus.Gatherer, logger *slog.Logger) ht
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	mux.Handle("GET /metrics", httpserve.MetricsHandler(gatherer, logger))
 	return mux
-}
-
-// Serve runs an HTTP server for h on addr until ctx is done, then shuts it down gracefully.
-// ready, when not nil, receives the bound address once the listener is up (useful with ":0").
-func Serve(ctx context.Context, addr string, h http.Handler, logger *slog.Logger, ready chan<- net.Addr) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("http listen %s: %w", addr, err)
-	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	logger.InfoContext(ctx, "http server listening", "addr", ln.Addr().String())
-	if ready != nil {
-		ready <- ln.Addr()
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http serve %s: %w", addr, err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http serve %s: %w", addr, err)
-	}
-	return nil
 }

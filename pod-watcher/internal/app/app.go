@@ -38,6 +38,7 @@ import (
 
 	"github.com/podtype/podtype/shared/cluster"
 	"github.com/podtype/podtype/shared/features"
+	"github.com/podtype/podtype/shared/httpserve"
 	"github.com/podtype/podtype/shared/telemetry"
 
 	"github.com/podtype/podtype/pod-watcher/internal/actions"
@@ -147,7 +148,7 @@ func RunWithOptions(ctx context.Context, cfg Config, logger *slog.Logger, opts O
 		}
 	}
 	wg.Go(func() {
-		fail(serveHTTP(ctx, cfg.ListenAddr, handler(reg, synced, models, logger), logger, opts.Listening))
+		fail(httpserve.Serve(ctx, cfg.ListenAddr, handler(reg, synced, models, logger), logger, opts.Listening))
 	})
 	wg.Go(func() { fail(models.Run(ctx)) })
 	inf.start(ctx)
@@ -515,7 +516,7 @@ func stripManagedFields(obj any) (any, error) {
 // handler serves /metrics, /healthz and /readyz.
 func handler(reg *prometheus.Registry, synced func() bool, models *modelsource.Source, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metricsHandler(reg, logger))
+	mux.Handle("GET /metrics", httpserve.MetricsHandler(reg, logger))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
