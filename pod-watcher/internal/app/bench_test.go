@@ -162,8 +162,11 @@ func benchScenario(b *testing.B, n int) {
 
 	var cfg Config
 	if err := config.Load(&cfg, map[string]string{
-		"MODEL_PATH":        modelPath,
-		"POLL_INTERVAL":     benchStep.String(),
+		"MODEL_PATH":    modelPath,
+		"POLL_INTERVAL": benchStep.String(),
+		// Decisions on the first window, which windowsComplete counts from; the default of two
+		// windows adds one window of waiting and of buffered samples per pod.
+		"MIN_SAMPLES":       strconv.Itoa(benchSamples),
 		"FETCH_OVERLAP":     (2 * benchStep).String(),
 		"FETCH_MAX_BACKOFF": time.Minute.String(),
 		"LEADER_ELECT":      "false",

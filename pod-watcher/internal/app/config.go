@@ -31,7 +31,7 @@ type Config struct {
 	FetchOverlap    time.Duration `env:"FETCH_OVERLAP" envDefault:"20s" desc:"time range re-read every poll for samples Telegraf wrote late; at least its flush interval"`
 	FetchMaxBackoff time.Duration `env:"FETCH_MAX_BACKOFF" envDefault:"2m" desc:"longest wait between reads while InfluxDB fails"`
 
-	MinSamples          int           `env:"MIN_SAMPLES" envDefault:"0" desc:"samples a pod needs before it is classified on its latest window; the model's window length is the floor; two windows skip a pod's start-up, which forests trained on few pod births reject"`
+	MinSamples          int           `env:"MIN_SAMPLES" envDefault:"0" desc:"samples a pod needs before it is classified on its latest window, at least the model's window; 0: two windows, skipping the pod's start-up, which training data from long-running pods rarely contain"`
 	ClassifyTimeout     time.Duration `env:"CLASSIFY_TIMEOUT" envDefault:"15m" desc:"waiting time after which a pod without enough metrics is marked unclassified; InfluxDB outages do not count"`
 	MinConfidence       float64       `env:"MIN_CONFIDENCE" envDefault:"0.5" desc:"classifier probability below which a pod's type is unknown"`
 	OpenSetMargin       float64       `env:"OPEN_SET_MARGIN" envDefault:"0" desc:"how far above its anomaly threshold a new pod's window must score for the nearest type's forest to call the pod unknown"`

@@ -39,12 +39,12 @@ import (
 // The scenario's knobs: Telegraf's interval (the grid step), the model's window, the samples
 // a pod needs before it is classified, the training data and the InfluxDB outage.
 //
-// itMinSamples is two windows: a pod is classified on the second window of its life. Its first
-// window is its birth (the writable layer and memory filling from nothing, CPU warming up), and
-// births are a small share of any training data, here also cut short because Telegraf starts
-// with the training pods: classified on it, new pods come out `unknown` (14/30 right, scores
-// of 1.000 on log_rootfs_used_bytes_cv). From the second window on, a pod looks like the young
-// pods the model was trained on (30/30 right).
+// itMinSamples is two windows, MIN_SAMPLES's default: a pod is classified on the second window
+// of its life. Its first window is its birth (the writable layer and memory filling from
+// nothing, CPU warming up), and births are a small share of any training data, here also cut
+// short because Telegraf starts with the training pods: classified on it, new pods come out
+// `unknown` (14/30 right, scores of 1.000 on log_rootfs_used_bytes_cv). From the second window
+// on, a pod looks like the young pods the model was trained on (30/30 right).
 const (
 	itStep       = time.Second
 	itSamples    = 20
@@ -185,7 +185,6 @@ func TestWatcherOnStack(t *testing.T) {
 		"FETCH_OVERLAP":         (3 * itStep).String(),
 		"FETCH_MAX_BACKOFF":     (4 * itStep).String(),
 		"CLASSIFY_TIMEOUT":      "2m",
-		"MIN_SAMPLES":           fmt.Sprint(itMinSamples),
 		"ANOMALY_RAISE_WINDOWS": "3",
 		"ANOMALY_CLEAR_WINDOWS": "5",
 		"LEADER_ELECT":          "true",

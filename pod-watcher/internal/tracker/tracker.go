@@ -30,7 +30,7 @@ import (
 // Config is the per-pod policy.
 type Config struct {
 	// MinSamples is the number of samples with data a pod needs before it is classified; the
-	// model's window length is the floor.
+	// model's window length is the floor; 0 means two windows (see need).
 	MinSamples int
 	// Timeout is how long a pod may wait for that data. Only time in which the fetcher could
 	// read InfluxDB counts (see Fetcher.HealthyTime): an outage pauses every pod's clock.
@@ -253,8 +253,16 @@ func (t *Tracker) adopt() bool {
 	return true
 }
 
-// need is the number of samples with data a pod needs for a decision.
-func (t *Tracker) need() int { return max(t.cfg.MinSamples, t.bundle.WindowSamples) }
+// need is the number of samples with data a pod needs for a decision: MinSamples, at least
+// one window; by default two windows, so that the decision skips the pod's first window, its
+// start-up, which training data from long-running pods rarely contain (the forests then
+// reject it and a pod of a known type comes out unknown).
+func (t *Tracker) need() int {
+	if t.cfg.MinSamples == 0 {
+		return 2 * t.bundle.WindowSamples
+	}
+	return max(t.cfg.MinSamples, t.bundle.WindowSamples)
+}
 
 func (t *Tracker) startWaiting() {
 	t.state = stateWaiting

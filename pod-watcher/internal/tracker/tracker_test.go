@@ -216,8 +216,9 @@ type harness struct {
 	seed   uint64
 }
 
+// testConfig decides on a pod's first window; TestWaitsForMinSamples covers the default.
 var testConfig = Config{
-	MinSamples: 0, Timeout: 10 * time.Minute, MinConfidence: 0.6,
+	MinSamples: testmodel.Samples, Timeout: 10 * time.Minute, MinConfidence: 0.6,
 	RaiseWindows: 2, ClearWindows: 3, TopFeatures: 3,
 }
 
@@ -358,19 +359,32 @@ func TestClassification(t *testing.T) {
 }
 
 func TestWaitsForMinSamples(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		cfg := testConfig
-		cfg.MinSamples = 9
-		h := start(t, cfg, bundle(t, 1), nil)
-		if h.fetch.samples != 9 {
-			t.Errorf("subscribed for %d samples, want MIN_SAMPLES 9", h.fetch.samples)
-		}
-		h.send(testmodel.MySQL, 8)
-		h.wantReasons()
-		h.send(testmodel.MySQL, 9)
-		h.wantReasons(publish.ReasonClassified)
-		h.stop()
-	})
+	tests := []struct {
+		name       string
+		minSamples int
+		want       int
+	}{
+		{"default: two windows, past the pod's start-up", 0, 2 * testmodel.Samples},
+		{"more than a window", 9, 9},
+		{"less than a window: the window", 2, testmodel.Samples},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig
+				cfg.MinSamples = tt.minSamples
+				h := start(t, cfg, bundle(t, 1), nil)
+				if h.fetch.samples != tt.want {
+					t.Errorf("subscribed for %d samples, want %d", h.fetch.samples, tt.want)
+				}
+				h.send(testmodel.MySQL, tt.want-1)
+				h.wantReasons()
+				h.send(testmodel.MySQL, tt.want)
+				h.wantReasons(publish.ReasonClassified)
+				h.stop()
+			})
+		})
+	}
 }
 
 func TestTimeout(t *testing.T) {
