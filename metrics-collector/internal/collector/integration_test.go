@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -66,31 +65,9 @@ func TestTrainOnStack(t *testing.T) {
 	sc.LabelsFile = labels
 	// The simulator logs every fault at info; the labels file has them.
 	simLogger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cluster, err := sim.New(sc, simLogger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Close() })
-	client := env.Clientset(t)
-	if err := cluster.Register(ctx, client); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := cluster.Cleanup(ctx); err != nil {
-			t.Errorf("sim cleanup: %v", err)
-		}
-	})
-	kubelets := httptest.NewServer(cluster.Handler())
-	t.Cleanup(kubelets.Close)
-	simCtx, stopSim := context.WithCancel(ctx)
-	t.Cleanup(func() { stopSim(); cluster.Wait() })
-	if err := cluster.Start(simCtx); err != nil {
-		t.Fatal(err)
-	}
+	cluster, kubeletsURL := env.StartCluster(ctx, t, sc, simLogger)
 	step := time.Second
-	env.StartTelegraf(t, cluster.NodeURLs(kubelets.URL), step, nil)
+	env.StartTelegraf(t, cluster.NodeURLs(kubeletsURL), step, nil)
 	started := time.Now()
 
 	t.Logf("collecting %s of 1 s samples from %d pods in namespace %s", collect, len(cluster.Pods()), ns)
@@ -101,7 +78,7 @@ func TestTrainOnStack(t *testing.T) {
 	}
 
 	var cfg Config
-	err = config.Load(&cfg, map[string]string{
+	err := config.Load(&cfg, map[string]string{
 		"INFLUXDB_URL":        env.InfluxURL,
 		"INFLUXDB_DATABASE":   env.InfluxDatabase,
 		"INFLUXDB_USERNAME":   env.InfluxUser,

@@ -96,22 +96,12 @@ func TestWatcherOnStack(t *testing.T) {
 	// A few minutes of training data cannot cover a daily load cycle; a day-long cycle keeps the
 	// load where the model saw it for the length of the test.
 	sc.DayLength = 24 * time.Hour
-	cluster, err := sim.New(sc, logger.With("component", "sim"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Close() })
 	client := env.Clientset(t)
-	if err := cluster.Register(ctx, client); err != nil {
-		t.Fatal(err)
-	}
+	// Registered first, so it runs last, once the simulation has stopped and its pods are gone.
+	// The stack runs no namespace controller: empty the namespace before deleting it.
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := cluster.Cleanup(ctx); err != nil {
-			t.Errorf("sim cleanup: %v", err)
-		}
-		// The stack runs no namespace controller: empty the namespace before deleting it.
 		if err := client.CoreV1().Events(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 			t.Errorf("delete events: %v", err)
 		}
@@ -122,20 +112,14 @@ func TestWatcherOnStack(t *testing.T) {
 			t.Errorf("delete namespace: %v", err)
 		}
 	})
-	kubelets := httptest.NewServer(cluster.Handler())
-	t.Cleanup(kubelets.Close)
-	simCtx, stopSim := context.WithCancel(ctx)
-	t.Cleanup(func() { stopSim(); cluster.Wait() })
-	if err := cluster.Start(simCtx); err != nil {
-		t.Fatal(err)
-	}
+	cluster, kubeletsURL := env.StartCluster(ctx, t, sc, logger.With("component", "sim"))
 	truth := map[string]string{} // pod -> true type
 	var steady []string          // pods past their warm-up, which the forests know best
 	for _, p := range cluster.Pods() {
 		truth[p.Name] = p.Type
 		steady = append(steady, p.Name)
 	}
-	local.StartTelegraf(t, cluster.NodeURLs(kubelets.URL), itStep, nil)
+	local.StartTelegraf(t, cluster.NodeURLs(kubeletsURL), itStep, nil)
 	collectStart := time.Now()
 	for _, typ := range itKnown {
 		addPods(ctx, t, cluster, typ, 16, truth)
