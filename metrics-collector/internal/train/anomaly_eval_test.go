@@ -39,35 +39,6 @@ type simRun struct {
 	settled time.Duration
 }
 
-// telegrafField is one field Telegraf's inputs.kubernetes writes for a sim pod.
-type telegrafField struct {
-	measurement, name string
-	// partial marks the fields a runtime with partial memory stats does not report; Telegraf then
-	// writes 0.
-	partial bool
-	value   func(s *sim.Sample) uint64
-}
-
-func telegrafFields() []telegrafField {
-	c, n, v := telemetry.MeasurementPodContainer, telemetry.MeasurementPodNetwork, telemetry.MeasurementPodVolume
-	return []telegrafField{
-		{c, "cpu_usage_nanocores", false, func(s *sim.Sample) uint64 { return s.CPUNanoCores }},
-		{c, "cpu_usage_core_nanoseconds", false, func(s *sim.Sample) uint64 { return s.CPUCoreNanoSeconds }},
-		{c, "memory_usage_bytes", false, func(s *sim.Sample) uint64 { return s.MemoryUsageBytes }},
-		{c, "memory_working_set_bytes", true, func(s *sim.Sample) uint64 { return s.MemoryWorkingSetBytes }},
-		{c, "memory_rss_bytes", true, func(s *sim.Sample) uint64 { return s.MemoryRSSBytes }},
-		{c, "memory_page_faults", true, func(s *sim.Sample) uint64 { return s.PageFaults }},
-		{c, "memory_major_page_faults", true, func(s *sim.Sample) uint64 { return s.MajorPageFaults }},
-		{c, "rootfs_used_bytes", false, func(s *sim.Sample) uint64 { return s.RootfsUsedBytes }},
-		{c, "logsfs_used_bytes", false, func(s *sim.Sample) uint64 { return s.LogsUsedBytes }},
-		{n, "rx_bytes", false, func(s *sim.Sample) uint64 { return s.RxBytes }},
-		{n, "tx_bytes", false, func(s *sim.Sample) uint64 { return s.TxBytes }},
-		{n, "rx_errors", false, func(s *sim.Sample) uint64 { return s.RxErrors }},
-		{n, "tx_errors", false, func(s *sim.Sample) uint64 { return s.TxErrors }},
-		{v, "used_bytes", false, func(s *sim.Sample) uint64 { return s.VolumeUsedBytes }},
-	}
-}
-
 // simData is a simulated dataset and the ground truth the windows do not carry.
 type simData struct {
 	*dataset.Dataset
@@ -111,7 +82,7 @@ func simDataset(t testing.TB, r simRun, step time.Duration, samples int) simData
 		t.Fatal(err)
 	}
 	pods := c.Pods()
-	fields := telegrafFields()
+	fields := sim.TelegrafFields()
 	start := c.StartTime()
 	restarts := map[types.NamespacedName][]time.Time{}
 	lastRestarts := map[types.NamespacedName]int32{}
@@ -133,24 +104,7 @@ func simDataset(t testing.TB, r simRun, step time.Duration, samples int) simData
 				lastRestarts[name] = s.Restarts
 			}
 			for _, f := range fields {
-				v := float64(f.value(&s))
-				if f.partial && s.MemoryStatsPartial {
-					v = 0
-				}
-				p := telemetry.Point{
-					Pod:         types.NamespacedName{Namespace: info.Namespace, Name: info.Name},
-					Node:        info.Node,
-					Measurement: f.measurement,
-					Field:       f.name,
-					Time:        at,
-					Value:       v,
-				}
-				switch f.measurement {
-				case telemetry.MeasurementPodContainer:
-					p.Container = "main"
-				case telemetry.MeasurementPodVolume:
-					p.Container = "data"
-				}
+				p := sim.TelegrafPoint(info, f, at, f.Value(&s))
 				if err := b.Add(p); err != nil {
 					t.Fatal(err)
 				}

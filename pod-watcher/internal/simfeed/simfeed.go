@@ -24,58 +24,11 @@ import (
 	"github.com/podtype/podtype/shared/telemetry"
 )
 
-// field is one Telegraf field of inputs.kubernetes and where a sim.Sample keeps it.
-type field struct {
-	measurement, name string
-	value             func(s *sim.Sample) uint64
-}
-
-// numFields is the number of fields Telegraf writes for a sim pod.
-const numFields = 14
-
-// telegrafFields are what Telegraf writes for a pod; a field the kubelet omits is written as 0.
-func telegrafFields() [numFields]field {
-	return [numFields]field{
-		{telemetry.MeasurementPodContainer, "cpu_usage_nanocores", func(s *sim.Sample) uint64 { return s.CPUNanoCores }},
-		{telemetry.MeasurementPodContainer, "cpu_usage_core_nanoseconds", func(s *sim.Sample) uint64 { return s.CPUCoreNanoSeconds }},
-		{telemetry.MeasurementPodContainer, "memory_usage_bytes", func(s *sim.Sample) uint64 { return s.MemoryUsageBytes }},
-		{telemetry.MeasurementPodContainer, "memory_working_set_bytes", func(s *sim.Sample) uint64 { return s.MemoryWorkingSetBytes }},
-		{telemetry.MeasurementPodContainer, "memory_rss_bytes", func(s *sim.Sample) uint64 { return s.MemoryRSSBytes }},
-		{telemetry.MeasurementPodContainer, "memory_page_faults", func(s *sim.Sample) uint64 { return s.PageFaults }},
-		{telemetry.MeasurementPodContainer, "memory_major_page_faults", func(s *sim.Sample) uint64 { return s.MajorPageFaults }},
-		{telemetry.MeasurementPodContainer, "rootfs_used_bytes", func(s *sim.Sample) uint64 { return s.RootfsUsedBytes }},
-		{telemetry.MeasurementPodContainer, "logsfs_used_bytes", func(s *sim.Sample) uint64 { return s.LogsUsedBytes }},
-		{telemetry.MeasurementPodNetwork, "rx_bytes", func(s *sim.Sample) uint64 { return s.RxBytes }},
-		{telemetry.MeasurementPodNetwork, "tx_bytes", func(s *sim.Sample) uint64 { return s.TxBytes }},
-		{telemetry.MeasurementPodNetwork, "rx_errors", func(s *sim.Sample) uint64 { return s.RxErrors }},
-		{telemetry.MeasurementPodNetwork, "tx_errors", func(s *sim.Sample) uint64 { return s.TxErrors }},
-		{telemetry.MeasurementPodVolume, "used_bytes", func(s *sim.Sample) uint64 { return s.VolumeUsedBytes }},
-	}
-}
-
-// point is the telemetry.Point of field f of pod at t.
-func point(pod sim.PodInfo, f field, t time.Time, v float64) telemetry.Point {
-	p := telemetry.Point{
-		Pod:         types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name},
-		Node:        pod.Node,
-		Measurement: f.measurement,
-		Field:       f.name,
-		Time:        t,
-		Value:       v,
-	}
-	switch f.measurement {
-	case telemetry.MeasurementPodContainer:
-		p.Container = "main"
-	case telemetry.MeasurementPodVolume:
-		p.Container = "data"
-	}
-	return p
-}
-
 // Feed serves the fetcher from scrapes of a sim.Cluster. It is safe for concurrent use.
 type Feed struct {
 	cluster *sim.Cluster
 	keep    int
+	fields  []sim.TelegrafField
 
 	mu   sync.RWMutex
 	pods map[types.NamespacedName]*ring
@@ -89,12 +42,12 @@ type ring struct {
 	next int
 	n    int
 	t    []time.Time
-	v    [][numFields]float64
+	v    []float64 // scrape i's field j at i*len(Feed.fields)+j
 }
 
 // NewFeed returns a Feed over c keeping the last keep scrapes of every pod.
 func NewFeed(c *sim.Cluster, keep int) *Feed {
-	return &Feed{cluster: c, keep: keep, pods: make(map[types.NamespacedName]*ring)}
+	return &Feed{cluster: c, keep: keep, fields: sim.TelegrafFields(), pods: make(map[types.NamespacedName]*ring)}
 }
 
 // Scrape advances the cluster to now and records every pod's sample, as one Telegraf
@@ -102,7 +55,7 @@ func NewFeed(c *sim.Cluster, keep int) *Feed {
 func (f *Feed) Scrape(now time.Time) {
 	f.cluster.Advance(now)
 	pods := f.cluster.Pods()
-	fields := telegrafFields()
+	nf := len(f.fields)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, info := range pods {
@@ -113,12 +66,12 @@ func (f *Feed) Scrape(now time.Time) {
 		key := types.NamespacedName{Namespace: info.Namespace, Name: info.Name}
 		r := f.pods[key]
 		if r == nil {
-			r = &ring{info: info, t: make([]time.Time, f.keep), v: make([][numFields]float64, f.keep)}
+			r = &ring{info: info, t: make([]time.Time, f.keep), v: make([]float64, f.keep*nf)}
 			f.pods[key] = r
 		}
 		r.t[r.next] = now
-		for i, fl := range fields {
-			r.v[r.next][i] = float64(fl.value(&s))
+		for j, fl := range f.fields {
+			r.v[r.next*nf+j] = fl.Value(&s)
 		}
 		r.next = (r.next + 1) % f.keep
 		r.n = min(r.n+1, f.keep)
@@ -145,7 +98,7 @@ func (f *Feed) Queries() int64 { return f.queries.Load() }
 // Read implements fetcher.Source: one query, any number of pods.
 func (f *Feed) Read(ctx context.Context, q telemetry.Query, fn func(telemetry.Point) error) error {
 	f.queries.Add(1)
-	fields := telegrafFields()
+	nf := len(f.fields)
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	for _, pod := range q.Pods {
@@ -158,8 +111,8 @@ func (f *Feed) Read(ctx context.Context, q telemetry.Query, fn func(telemetry.Po
 			if r.t[i].Before(q.Start) || !r.t[i].Before(q.Stop) {
 				continue
 			}
-			for j, fl := range fields {
-				if err := fn(point(r.info, fl, r.t[i], r.v[i][j])); err != nil {
+			for j, fl := range f.fields {
+				if err := fn(sim.TelegrafPoint(r.info, fl, r.t[i], r.v[i*nf+j])); err != nil {
 					return err
 				}
 			}
@@ -186,7 +139,7 @@ func TrainBundle(ctx context.Context, cfg sim.Config, duration, step time.Durati
 		return nil, err
 	}
 	pods := c.Pods()
-	fields := telegrafFields()
+	fields := sim.TelegrafFields()
 	start := c.StartTime()
 	for t := start.Add(step); !t.After(start.Add(duration)); t = t.Add(step) {
 		c.Advance(t)
@@ -196,7 +149,7 @@ func TrainBundle(ctx context.Context, cfg sim.Config, duration, step time.Durati
 				continue
 			}
 			for _, fl := range fields {
-				if err := b.Add(point(info, fl, t, float64(fl.value(&s)))); err != nil {
+				if err := b.Add(sim.TelegrafPoint(info, fl, t, fl.Value(&s))); err != nil {
 					return nil, err
 				}
 			}
