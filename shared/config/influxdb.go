@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -82,18 +81,10 @@ func (c InfluxDB) Validate() error {
 }
 
 func validateHTTPURL(s string) error {
-	u, err := url.Parse(s)
+	u, err := ParseHTTPURL(s)
 	switch {
 	case err != nil:
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			return ue.Err
-		}
 		return err
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("scheme must be http or https")
-	case u.Host == "":
-		return errors.New("host is missing")
 	case u.User != nil:
 		return errors.New("credentials belong in INFLUXDB_USERNAME/INFLUXDB_PASSWORD or INFLUXDB_TOKEN, not in the URL")
 	case u.RawQuery != "" || u.Fragment != "":

@@ -23,7 +23,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"k8s.io/klog/v2"
 
@@ -81,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "metrics-collector: invalid configuration:\n%v\n", err)
 		return exitUsage
 	}
-	level, _ := collector.ParseLogLevel(cfg.LogLevel) // validated by LoadEnv
+	level, _ := config.ParseLogLevel(cfg.LogLevel) // validated by LoadEnv
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	klog.SetSlogLogger(logger)
 	logger.Info("metrics-collector starting", "command", cmd, "config", config.Redacted(&cfg))
@@ -140,11 +139,4 @@ commands:
 `)
 }
 
-func printEnv(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tDESCRIPTION")
-	for _, v := range config.Describe(&collector.Config{}) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, v.Default, v.Description)
-	}
-	tw.Flush()
-}
+func printEnv(w io.Writer) { _ = config.WriteEnvTable(w, &collector.Config{}) }

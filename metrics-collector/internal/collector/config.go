@@ -2,11 +2,8 @@ package collector
 
 import (
 	"errors"
-	"fmt"
-	"log/slog"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/podtype/podtype/shared/config"
@@ -130,17 +127,8 @@ func (c *Config) validateOwn() error {
 	if c.HTTPAddr == "" {
 		bad("HTTP_ADDR", c.HTTPAddr, "must not be empty")
 	}
-	if _, err := ParseLogLevel(c.LogLevel); err != nil {
+	if _, err := config.ParseLogLevel(c.LogLevel); err != nil {
 		bad("LOG_LEVEL", c.LogLevel, "%v", err)
 	}
 	return errors.Join(errs...)
-}
-
-// ParseLogLevel maps LOG_LEVEL to a slog level.
-func ParseLogLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.TrimSpace(s))); err != nil {
-		return 0, fmt.Errorf("want debug, info, warn or error")
-	}
-	return l, nil
 }

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"text/tabwriter"
 
 	"k8s.io/klog/v2"
 
@@ -70,11 +69,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func printEnv(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tDESCRIPTION")
-	for _, v := range config.Describe(&app.Config{}) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, v.Default, v.Description)
-	}
-	tw.Flush()
-}
+func printEnv(w io.Writer) { _ = config.WriteEnvTable(w, &app.Config{}) }

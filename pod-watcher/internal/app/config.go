@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -94,7 +93,7 @@ func (c Config) Validate() error {
 			add(name, d.String(), "must be positive")
 		}
 	}
-	if _, err := parseLevel(c.LogLevel); err != nil {
+	if _, err := config.ParseLogLevel(c.LogLevel); err != nil {
 		add("LOG_LEVEL", c.LogLevel, "%v", err)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
@@ -104,12 +103,12 @@ func (c Config) Validate() error {
 	case c.ModelURL == "" && c.ModelPath == "":
 		add("MODEL_URL", "", "set MODEL_URL or MODEL_PATH")
 	case c.ModelURL != "":
-		if err := checkHTTPURL(c.ModelURL); err != nil {
+		if _, err := config.ParseHTTPURL(c.ModelURL); err != nil {
 			add("MODEL_URL", c.ModelURL, "%v", err)
 		}
 	}
 	if c.ActionWebhookURL != "" {
-		if err := checkHTTPURL(c.ActionWebhookURL); err != nil {
+		if _, err := config.ParseHTTPURL(c.ActionWebhookURL); err != nil {
 			add("ACTION_WEBHOOK_URL", c.ActionWebhookURL, "%v", err)
 		}
 	}
@@ -165,28 +164,9 @@ func (c Config) leaderElect(inCluster bool) (bool, error) {
 	return false, errors.New("must be true, false or auto")
 }
 
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	err := l.UnmarshalText([]byte(s))
-	return l, err
-}
-
-func checkHTTPURL(s string) error {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return err
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("scheme must be http or https")
-	case u.Host == "":
-		return errors.New("host is missing")
-	}
-	return nil
-}
-
 // NewLogger returns the logger the configuration asks for, writing to w.
 func NewLogger(c Config, w interface{ Write([]byte) (int, error) }) (*slog.Logger, error) {
-	level, err := parseLevel(c.LogLevel)
+	level, err := config.ParseLogLevel(c.LogLevel)
 	if err != nil {
 		return nil, config.Invalid("LOG_LEVEL", c.LogLevel, "%v", err)
 	}
