@@ -1,6 +1,6 @@
 //go:build integration
 
-package telemetry
+package telemetry_test
 
 import (
 	"context"
@@ -17,11 +17,12 @@ import (
 
 	"github.com/podtype/podtype/shared/config"
 	"github.com/podtype/podtype/shared/stacktest"
+	"github.com/podtype/podtype/shared/telemetry"
 )
 
 // TestReaderAgainstInfluxDB writes line protocol shaped exactly like Telegraf's kubernetes and
 // docker inputs to the stack's InfluxDB 1.8 (as Telegraf's write user) and reads it back through
-// Reader with the read-only user the services use.
+// telemetry.Reader with the read-only user the services use.
 func TestReaderAgainstInfluxDB(t *testing.T) {
 	st := stacktest.Load(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -50,7 +51,7 @@ func TestReaderAgainstInfluxDB(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r, err := NewReader(config.InfluxDB{
+	r, err := telemetry.NewReader(config.InfluxDB{
 		URL: st.InfluxURL, Database: st.InfluxDatabase, RetentionPolicy: "autogen",
 		Username: st.InfluxUser, Password: config.Secret(st.InfluxPassword), Timeout: 30 * time.Second,
 	})
@@ -66,16 +67,16 @@ func TestReaderAgainstInfluxDB(t *testing.T) {
 	podB := types.NamespacedName{Namespace: ns, Name: "pod-b"}
 	queries := []struct {
 		name string
-		q    Query
-		opts []ReaderOption
+		q    telemetry.Query
+		opts []telemetry.ReaderOption
 	}{
-		{"by namespace", Query{Namespaces: []string{ns}}, nil},
-		{"pods named in Flux", Query{Pods: []types.NamespacedName{podA, podB}}, nil},
-		{"pods filtered in Go", Query{Namespaces: []string{ns}, Pods: []types.NamespacedName{podA, podB}}, []ReaderOption{WithMaxPodFilter(1)}},
+		{"by namespace", telemetry.Query{Namespaces: []string{ns}}, nil},
+		{"pods named in Flux", telemetry.Query{Pods: []types.NamespacedName{podA, podB}}, nil},
+		{"pods filtered in Go", telemetry.Query{Namespaces: []string{ns}, Pods: []types.NamespacedName{podA, podB}}, []telemetry.ReaderOption{telemetry.WithMaxPodFilter(1)}},
 	}
 	for _, qq := range queries {
 		t.Run(qq.name, func(t *testing.T) {
-			r, err := NewReader(config.InfluxDB{
+			r, err := telemetry.NewReader(config.InfluxDB{
 				URL: st.InfluxURL, Database: st.InfluxDatabase, RetentionPolicy: "autogen",
 				Username: st.InfluxUser, Password: config.Secret(st.InfluxPassword), Timeout: 30 * time.Second,
 			}, qq.opts...)
@@ -102,7 +103,7 @@ func TestReaderAgainstInfluxDB(t *testing.T) {
 	}
 
 	t.Run("wrong password", func(t *testing.T) {
-		bad, err := NewReader(config.InfluxDB{
+		bad, err := telemetry.NewReader(config.InfluxDB{
 			URL: st.InfluxURL, Database: st.InfluxDatabase, RetentionPolicy: "autogen",
 			Username: st.InfluxUser, Password: "wrong", Timeout: 30 * time.Second,
 		})
@@ -110,14 +111,14 @@ func TestReaderAgainstInfluxDB(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer bad.Close()
-		err = bad.Read(ctx, Query{Start: base, Stop: base.Add(step), Namespaces: []string{ns}}, func(Point) error { return nil })
+		err = bad.Read(ctx, telemetry.Query{Start: base, Stop: base.Add(step), Namespaces: []string{ns}}, func(telemetry.Point) error { return nil })
 		if err == nil || !strings.Contains(err.Error(), "INFLUXDB_PASSWORD") {
 			t.Fatalf("query with a wrong password: err = %v, want a hint at the credentials", err)
 		}
 	})
 }
 
-func keys(m map[types.NamespacedName]*Series) []types.NamespacedName {
+func keys(m map[types.NamespacedName]*telemetry.Series) []types.NamespacedName {
 	var out []types.NamespacedName
 	for k := range m {
 		out = append(out, k)
@@ -126,7 +127,7 @@ func keys(m map[types.NamespacedName]*Series) []types.NamespacedName {
 }
 
 // telegrafFixture is a known workload written the way Telegraf writes it, with the values the
-// Reader must compute from it.
+// telemetry.Reader must compute from it.
 type telegrafFixture struct {
 	lines strings.Builder
 	times []time.Time // sample times, jittered within each step
@@ -198,7 +199,7 @@ func newTelegrafFixture(ns string, base time.Time, step time.Duration, samples i
 	return fx
 }
 
-func (fx *telegrafFixture) check(t *testing.T, a, b *Series) {
+func (fx *telegrafFixture) check(t *testing.T, a, b *telemetry.Series) {
 	t.Helper()
 	n := len(fx.times)
 	if a.Len() != n || a.Node != "node-1" || !a.Start.Equal(fx.times[0].Truncate(a.Step)) {
@@ -213,24 +214,24 @@ func (fx *telegrafFixture) check(t *testing.T, a, b *Series) {
 		switch {
 		case i == 0:
 			// No earlier sample in InfluxDB: the CPU counter has no rate, nanocores stand in.
-			approx("cpu", i, a.Values[CPUCores][i], 0.150+0.050)
-			if !math.IsNaN(a.Values[NetworkRxBytesPerSecond][i]) {
-				t.Errorf("rx[0] = %v, want NaN (first sample)", a.Values[NetworkRxBytesPerSecond][i])
+			approx("cpu", i, a.Values[telemetry.CPUCores][i], 0.150+0.050)
+			if !math.IsNaN(a.Values[telemetry.NetworkRxBytesPerSecond][i]) {
+				t.Errorf("rx[0] = %v, want NaN (first sample)", a.Values[telemetry.NetworkRxBytesPerSecond][i])
 			}
 		case i == resetSample:
-			approx("cpu (app counter reset)", i, a.Values[CPUCores][i], appCores/2+sidecarCores)
+			approx("cpu (app counter reset)", i, a.Values[telemetry.CPUCores][i], appCores/2+sidecarCores)
 		default:
-			approx("cpu", i, a.Values[CPUCores][i], appCores+sidecarCores)
+			approx("cpu", i, a.Values[telemetry.CPUCores][i], appCores+sidecarCores)
 		}
 		if i > 0 {
-			approx("rx", i, a.Values[NetworkRxBytesPerSecond][i], rxPerSecond)
-			approx("page faults", i, a.Values[PageFaultsPerSecond][i], 2*faultsPerSecond)
-			approx("blkio read", i, b.Values[BlkioReadBytesPerSecond][i], blkReadPerSecond)
+			approx("rx", i, a.Values[telemetry.NetworkRxBytesPerSecond][i], rxPerSecond)
+			approx("page faults", i, a.Values[telemetry.PageFaultsPerSecond][i], 2*faultsPerSecond)
+			approx("blkio read", i, b.Values[telemetry.BlkioReadBytesPerSecond][i], blkReadPerSecond)
 		}
-		approx("memory", i, a.Values[MemoryUsageBytes][i], 110<<20)
-		approx("working set", i, a.Values[MemoryWorkingSetBytes][i], 55<<20)
-		approx("volumes", i, a.Values[VolumeUsedBytes][i], 1<<20+4096)
-		approx("logsfs", i, a.Values[LogsfsUsedBytes][i], 0)
+		approx("memory", i, a.Values[telemetry.MemoryUsageBytes][i], 110<<20)
+		approx("working set", i, a.Values[telemetry.MemoryWorkingSetBytes][i], 55<<20)
+		approx("volumes", i, a.Values[telemetry.VolumeUsedBytes][i], 1<<20+4096)
+		approx("logsfs", i, a.Values[telemetry.LogsfsUsedBytes][i], 0)
 	}
 	if b.Node != "node-2" {
 		t.Errorf("pod-b node %q, want node-2 (Docker engine_host)", b.Node)
