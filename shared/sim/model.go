@@ -151,12 +151,17 @@ func newPodModel(p *Profile, par podParams, r *rand.Rand, start time.Time, step,
 // phase (its start time) would race the ticks: a tick a little early serves no step, the next two,
 // and the rates Telegraf derives swing between 0 and twice the truth.
 func firstStep(start time.Time, step time.Duration) time.Time {
-	s, half := int64(step), int64(step/2)
-	k := (start.UnixNano() - half) / s
-	if start.UnixNano()-half < 0 && (start.UnixNano()-half)%s != 0 {
+	return gridAfter(start, step, step/2)
+}
+
+// gridAfter returns the first time after t of the grid offset + k·period since the Unix epoch.
+func gridAfter(t time.Time, period, offset time.Duration) time.Time {
+	n, p := t.UnixNano()-int64(offset), int64(period)
+	k := n / p
+	if n%p < 0 {
 		k-- // floor, also before 1970
 	}
-	return time.Unix(0, k*s+half+s).UTC()
+	return time.Unix(0, (k+1)*p+int64(offset)).UTC()
 }
 
 // effects are what the active faults do to one step; the zero value is a healthy pod.

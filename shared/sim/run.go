@@ -56,13 +56,7 @@ func (c *Cluster) tickLoop(ctx context.Context) {
 // epoch plus three quarters of a step, a quarter step after the model's steps (see firstStep), so
 // a tick never races the step it is meant to serve.
 func nextTick(now time.Time, tick, step time.Duration) time.Time {
-	phase := int64(step) * 3 / 4 % int64(tick)
-	n := now.UnixNano() - phase
-	k := n / int64(tick)
-	if n >= 0 || n%int64(tick) == 0 {
-		k++
-	}
-	return time.Unix(0, k*int64(tick)+phase).UTC()
+	return gridAfter(now, tick, step*3/4%tick)
 }
 
 // churnLoop deletes a random pod and creates one of a random type, at exponential intervals averaging
