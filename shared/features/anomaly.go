@@ -29,6 +29,8 @@ import (
 //     faults and major faults per CPU second, blkio per CPU second) or signed asinh
 //     (writable-layer growth per CPU second, volume growth per network KiB), and the
 //     memory composition (RSS and working set as shares of usage);
+//   - the most container restarts seen at one grid point: a restart resets the counters,
+//     whose rates survive it, and starts a warm-up that looks like a new pod's;
 //   - three log levels (memory usage, received bytes, the writable layer), so that gross
 //     level faults still stand out where the ratios move little. CPU and transmitted
 //     bytes are represented relative to them (CPU per byte, tx per rx): three levels that
@@ -215,6 +217,10 @@ func anomalyFeatures() []anomalyFeature {
 			value: func(x []float64) float64 {
 				return logf(mean(x, bwrite), floorBytesPerSec) - logf(mean(x, cpu), floorCores)
 			}},
+		// A container restart resets the counters (their rates survive it) and starts a
+		// warm-up that looks like a new pod's; the count is what tells them apart.
+		anomalyFeature{name: "container_restarts_max", needs: []telemetry.Metric{telemetry.ContainerRestarts},
+			value: func(x []float64) float64 { return stat(x, telemetry.ContainerRestarts, statMax) }},
 		// Levels, on a log scale, so gross level faults count even where ratios move little.
 		anomalyFeature{name: "log_memory_usage_bytes", needs: []telemetry.Metric{usage},
 			value: func(x []float64) float64 { return logf(mean(x, usage), floorBytes) }},

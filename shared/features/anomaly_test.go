@@ -2,6 +2,7 @@ package features
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -66,6 +67,7 @@ func busyWindow(r *rand.Rand, load, mem float64) *telemetry.Series {
 	set(telemetry.NetworkRxBytesPerSecond, func(int) float64 { return 4e5 * load * noise() })
 	set(telemetry.NetworkTxBytesPerSecond, func(int) float64 { return 1.6e6 * load * noise() })
 	set(telemetry.VolumeUsedBytes, func(i int) float64 { return mem*2e9 + 1e4*load*float64(i) })
+	set(telemetry.ContainerRestarts, func(int) float64 { return 0 })
 	return series(n, time.Second, vals)
 }
 
@@ -135,6 +137,12 @@ func TestAnomalyVectorValues(t *testing.T) {
 	// CPU at its limit: mean 1 core, almost no spread.
 	base := int(telemetry.CPUCores) * numStats
 	copy(pinned[base:base+numStats], []float64{1, 0.001, 0.998, 1.002, 0.999, 1.001, 0.002, 0, 1})
+	restartedWin := busyWindow(r, 1, 1)
+	restartedWin.Values[telemetry.ContainerRestarts][12] = 1
+	restarted, err := Extract(restartedWin, Extra{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	noWorkingSet := slices.Clone(steady)
 	ws := int(telemetry.MemoryWorkingSetBytes) * numStats
 	clear(noWorkingSet[ws : ws+numStats])
@@ -153,6 +161,8 @@ func TestAnomalyVectorValues(t *testing.T) {
 		{name: "rootfs level", x: steady, feature: "log_rootfs_used_bytes", want: math.Log(3<<20 + floorBytes), known: true},
 		{name: "absent working set is neutral", x: noWorkingSet, feature: "working_set_share_of_usage", want: 1, known: false},
 		{name: "absent working set spread is neutral", x: noWorkingSet, feature: "log_memory_working_set_bytes_cv", want: math.Log(floorRel), known: false},
+		{name: "no restart", x: steady, feature: "container_restarts_max", want: 0, known: false},
+		{name: "a restart", x: restarted, feature: "container_restarts_max", want: 1, known: true},
 		{name: "absent blkio", x: steady, feature: "log_blkio_write_bytes_per_cpu_second", want: 0, known: false},
 	}
 	for _, tc := range tests {
@@ -183,10 +193,10 @@ func TestAnomalyVectorErrors(t *testing.T) {
 		x    []float64
 		want string
 	}{
-		{name: "empty", x: nil, want: "classification vector has 0 values, want 137"},
-		{name: "anomaly vector passed by mistake", x: make([]float64, len(AnomalyNames())), want: "want 137"},
+		{name: "empty", x: nil, want: fmt.Sprintf("classification vector has 0 values, want %d", len(Names()))},
+		{name: "anomaly vector passed by mistake", x: make([]float64, len(AnomalyNames())), want: fmt.Sprintf("want %d", len(Names()))},
 		{name: "NaN", x: func() []float64 { x := slices.Clone(good); x[10] = math.NaN(); return x }(), want: Names()[10] + " = NaN"},
-		{name: "Inf", x: func() []float64 { x := slices.Clone(good); x[136] = math.Inf(-1); return x }(), want: "availability = -Inf"},
+		{name: "Inf", x: func() []float64 { x := slices.Clone(good); x[len(x)-1] = math.Inf(-1); return x }(), want: "availability = -Inf"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// benchData is 5,000 windows of 137 features in 8 classes.
+// benchData is 5,000 windows of len(features.Names()) features in 8 classes.
 func benchData(b *testing.B) synthData {
 	b.Helper()
 	d := makeSynth(synthSpec{classes: 8, podsPerClass: 42, windowsPerPod: 15, seed: 5})

@@ -236,7 +236,8 @@ func TestDecodeRejectsDamage(t *testing.T) {
 // checksummed documents whose content is wrong; the error must name the field.
 func TestDecodeRejectsInconsistentBundles(t *testing.T) {
 	// A forest of the old format: trained on classification vectors, not anomaly vectors.
-	wide, err := iforest.Train([][]float64{make([]float64, 137), slices.Repeat([]float64{1}, 137)}, iforest.Config{Trees: 2})
+	nx := len(features.Names())
+	wide, err := iforest.Train([][]float64{make([]float64, nx), slices.Repeat([]float64{1}, nx)}, iforest.Config{Trees: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestDecodeRejectsInconsistentBundles(t *testing.T) {
 		{"no forest", func(b *Bundle) { b.Types["type1"].Forest = nil }, `types["type1"].forest is missing`},
 		{"forest width", func(b *Bundle) { b.Types["type1"].Forest.Features = 12 }, `types["type1"].forest`},
 		{"forest over classification vectors", func(b *Bundle) { b.Types["type1"].Forest = wide },
-			fmt.Sprintf(`types["type1"].forest.features = 137, want %d (len(anomaly_feature_names))`, len(features.AnomalyNames()))},
+			fmt.Sprintf(`types["type1"].forest.features = %d, want %d (len(anomaly_feature_names))`, nx, len(features.AnomalyNames()))},
 		{"threshold above 1", func(b *Bundle) { b.Types["type0"].Threshold = 1.5 }, `types["type0"].threshold = 1.5, want (0,1]`},
 		{"threshold 0", func(b *Bundle) { b.Types["type0"].Threshold = 0 }, `types["type0"].threshold = 0, want (0,1]`},
 		{"short mean", func(b *Bundle) { b.Types["type3"].Mean = b.Types["type3"].Mean[:10] },

@@ -5,11 +5,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/podtype/podtype/shared/features"
+	"github.com/podtype/podtype/shared/telemetry"
 )
 
 // synthSpec shapes a synthetic data set like the real one: per pod windows of
-// 15 metrics summarised by the same 9 statistics features.Extract computes,
-// plus image size and availability (137 features).
+// every telemetry metric summarised by the same 9 statistics features.Extract
+// computes, plus image size and availability (len(features.Names()) features).
 type synthSpec struct {
 	classes       int
 	podsPerClass  int
@@ -27,25 +30,7 @@ type synthData struct {
 	names   []string
 }
 
-var synthMetrics = []string{
-	"cpu_cores", "memory_usage_bytes", "memory_working_set_bytes", "memory_rss_bytes",
-	"page_faults_per_second", "major_page_faults_per_second", "rootfs_used_bytes",
-	"logsfs_used_bytes", "network_rx_bytes_per_second", "network_tx_bytes_per_second",
-	"network_rx_errors_per_second", "network_tx_errors_per_second", "volume_used_bytes",
-	"blkio_read_bytes_per_second", "blkio_write_bytes_per_second",
-}
-
-var synthStats = []string{"mean", "std", "min", "max", "p25", "p75", "iqr", "slope", "present"}
-
-func synthNames() []string {
-	var names []string
-	for _, m := range synthMetrics {
-		for _, s := range synthStats {
-			names = append(names, m+"_"+s)
-		}
-	}
-	return append(names, "image_size_log2", "availability")
-}
+func synthNames() []string { return features.Names() }
 
 // makeSynth draws class profiles (log-levels, burstiness, trend, which metrics
 // exist), then pods that deviate from their class profile, then windows of
@@ -54,7 +39,7 @@ func synthNames() []string {
 // that at least one pair is genuinely confusable.
 func makeSynth(s synthSpec) synthData {
 	rng := rand.New(rand.NewPCG(s.seed, 99))
-	nm := len(synthMetrics)
+	nm := int(telemetry.NumMetrics)
 	type profile struct {
 		level, cv, trend []float64
 		present          []bool

@@ -21,7 +21,9 @@ import (
 // samples of one stream (pod, container, field) the increase over the time between them is a rate,
 // and a bucket's value is the sum of the increases ending in it divided by the sum of their
 // durations. A decrease means the counter restarted from 0 (container restart, pod recreated
-// under the same name), so the increase is the new value itself. A pair further apart than
+// under the same name), so the increase is the new value itself; decreases of
+// cpu_usage_core_nanoseconds are also counted per grid point as ContainerRestarts, so that a
+// restart stays visible although the rates survive it. A pair further apart than
 // MaxRateGap yields no rate: the average over a long hole would hide what happened in it. The
 // first sample of a stream has no rate. Containers (and volumes, and Docker containers) of a pod
 // are summed after their rates were taken; the sum skips parts without a value at that grid point
@@ -267,7 +269,10 @@ func (b *Builder) build(pod types.NamespacedName, ps *podState, b0 int64, n int)
 		if primary[pk] == nil && fallback[pk] == nil {
 			order = append(order, pk)
 		}
-		vals := b.values(ps.streams[k], src, b0, n)
+		vals, restarts := b.values(ps.streams[k], src, b0, n)
+		if src.Restarts {
+			addParts(out.Values[ContainerRestarts], restarts)
+		}
 		if src.Fallback {
 			fallback[pk] = vals
 		} else {
@@ -276,33 +281,41 @@ func (b *Builder) build(pod types.NamespacedName, ps *podState, b0 int64, n int)
 	}
 	for _, pk := range order {
 		p, f := primary[pk], fallback[pk]
-		sum := out.Values[pk.metric]
-		for i := range sum {
-			v := math.NaN()
-			if p != nil {
-				v = p[i]
-			}
-			if math.IsNaN(v) && f != nil {
-				v = f[i]
-			}
-			switch {
-			case math.IsNaN(v):
-			case math.IsNaN(sum[i]):
-				sum[i] = v
-			default:
-				sum[i] += v
+		v := p
+		if p == nil {
+			v = f
+		} else if f != nil {
+			v = slices.Clone(p)
+			for i := range v {
+				if math.IsNaN(v[i]) {
+					v[i] = f[i]
+				}
 			}
 		}
+		addParts(out.Values[pk.metric], v)
 	}
 	return out
 }
 
-// values returns one stream's value at each of n grid points from bucket b0, NaN where none.
-func (b *Builder) values(s *stream, src Source, b0 int64, n int) []float64 {
-	out := make([]float64, n)
-	for i := range out {
-		out[i] = math.NaN()
+// addParts adds one part's values (a container's, a volume's) to a pod's sum, skipping the
+// part where it has no value: the sum stays NaN only where no part has one.
+func addParts(sum, part []float64) {
+	for i, v := range part {
+		switch {
+		case math.IsNaN(v):
+		case math.IsNaN(sum[i]):
+			sum[i] = v
+		default:
+			sum[i] += v
+		}
 	}
+}
+
+// values returns one stream's value at each of n grid points from bucket b0, NaN where none.
+// For a counter it also returns the restarts (decreases) in each grid point that has a rate:
+// 0 where the counter only grew, NaN where it has no rate.
+func (b *Builder) values(s *stream, src Source, b0 int64, n int) (vals, restarts []float64) {
+	vals = nanSlice(n)
 	end := b0 + int64(n)
 	i := sort.Search(len(s.t), func(j int) bool { return floorDiv(s.t[j], b.step) >= b0 })
 	if !src.Counter {
@@ -311,10 +324,11 @@ func (b *Builder) values(s *stream, src Source, b0 int64, n int) []float64 {
 			if k >= end {
 				break
 			}
-			out[k-b0] = s.v[i] * src.Scale
+			vals[k-b0] = s.v[i] * src.Scale
 		}
-		return out
+		return vals, nil
 	}
+	restarts = nanSlice(n)
 	inc := make([]float64, n)
 	dur := make([]int64, n)
 	for i = max(i, 1); i < len(s.t); i++ {
@@ -327,16 +341,28 @@ func (b *Builder) values(s *stream, src Source, b0 int64, n int) []float64 {
 			continue
 		}
 		d := s.v[i] - s.v[i-1]
+		if math.IsNaN(restarts[k-b0]) {
+			restarts[k-b0] = 0
+		}
 		if d < 0 {
 			d = s.v[i] // restarted from 0 within dt
+			restarts[k-b0]++
 		}
 		inc[k-b0] += d
 		dur[k-b0] += dt
 	}
-	for k := range out {
+	for k := range vals {
 		if dur[k] > 0 {
-			out[k] = inc[k] / (float64(dur[k]) / 1e9) * src.Scale
+			vals[k] = inc[k] / (float64(dur[k]) / 1e9) * src.Scale
 		}
+	}
+	return vals, restarts
+}
+
+func nanSlice(n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.NaN()
 	}
 	return out
 }

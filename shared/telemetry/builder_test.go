@@ -113,7 +113,28 @@ func TestBuilderSeries(t *testing.T) {
 				ctr(podA(), "app", "cpu_usage_core_nanoseconds", 40, 2e9),
 			},
 			pod: podA(), start: t0,
-			want: map[Metric][]float64{CPUCores: {nan, 0.2, 0.5, 0.1, 0.1}},
+			// The CPU counter's decrease is also the container's restart.
+			want: map[Metric][]float64{CPUCores: {nan, 0.2, 0.5, 0.1, 0.1}, ContainerRestarts: {nan, 0, 0, 1, 0}},
+		},
+		{
+			// Restarts are counted per container and summed; only the CPU counter counts, so
+			// a restart that resets every container counter is seen once.
+			name: "restarts of two containers",
+			points: []Point{
+				ctr(podA(), "a", "cpu_usage_core_nanoseconds", 0, 5e9),
+				ctr(podA(), "a", "cpu_usage_core_nanoseconds", 10, 1e9),
+				ctr(podA(), "a", "memory_page_faults", 0, 500),
+				ctr(podA(), "a", "memory_page_faults", 10, 100),
+				ctr(podA(), "b", "cpu_usage_core_nanoseconds", 0, 9e9),
+				ctr(podA(), "b", "cpu_usage_core_nanoseconds", 10, 2e9),
+				ctr(podA(), "b", "cpu_usage_core_nanoseconds", 20, 4e9),
+			},
+			pod: podA(), start: t0,
+			want: map[Metric][]float64{
+				CPUCores:            {nan, 0.3, 0.2},
+				PageFaultsPerSecond: {nan, 10, nan},
+				ContainerRestarts:   {nan, 2, 0},
+			},
 		},
 		{
 			name: "cpu falls back to nanocores where the counter has no rate",
@@ -127,7 +148,7 @@ func TestBuilderSeries(t *testing.T) {
 				ctr(podA(), "app", "cpu_usage_nanocores", 20, 300e6),
 			},
 			pod: podA(), start: t0,
-			want: map[Metric][]float64{CPUCores: {0.15, 0.2, 0.3}},
+			want: map[Metric][]float64{CPUCores: {0.15, 0.2, 0.3}, ContainerRestarts: {nan, 0, nan}},
 		},
 		{
 			// Rates per container first, then the sum; a container without value at a grid point

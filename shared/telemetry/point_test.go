@@ -120,7 +120,23 @@ func TestSources(t *testing.T) {
 		}
 		seen[s.Metric] = true
 	}
+	// ContainerRestarts has no field of its own: it counts the decreases of one counter.
+	var restartSources []Source
+	for _, s := range Sources() {
+		if s.Restarts {
+			restartSources = append(restartSources, s)
+		}
+	}
+	if len(restartSources) != 1 || !restartSources[0].Counter || restartSources[0].Fallback {
+		t.Errorf("restart sources %+v: want exactly one primary counter", restartSources)
+	}
 	for _, m := range Metrics() {
+		if m == ContainerRestarts {
+			if seen[m] {
+				t.Errorf("metric %v has a source of its own", m)
+			}
+			continue
+		}
 		if !seen[m] {
 			t.Errorf("metric %v has no source", m)
 		}

@@ -49,28 +49,31 @@ type Source struct {
 	// ZeroIsMissing marks a field where 0 means "the kubelet did not report it" (Telegraf writes 0
 	// for absent stats) rather than a real value, so such samples are ignored.
 	ZeroIsMissing bool
+	// Restarts marks the counter whose decreases are counted as restarts of its container
+	// (ContainerRestarts): one counter only, so that a restart is never counted twice.
+	Restarts bool
 }
 
 // Sources returns every Telegraf field the package reads, grouped by measurement, in a stable
 // order (the order of the Flux filter). The slice is fresh on every call.
 func Sources() []Source {
 	return []Source{
-		{MeasurementPodContainer, "cpu_usage_core_nanoseconds", CPUCores, true, 1e-9, false, true},
-		{MeasurementPodContainer, "cpu_usage_nanocores", CPUCores, false, 1e-9, true, false},
-		{MeasurementPodContainer, "memory_usage_bytes", MemoryUsageBytes, false, 1, false, false},
-		{MeasurementPodContainer, "memory_working_set_bytes", MemoryWorkingSetBytes, false, 1, false, false},
-		{MeasurementPodContainer, "memory_rss_bytes", MemoryRSSBytes, false, 1, false, false},
-		{MeasurementPodContainer, "memory_page_faults", PageFaultsPerSecond, true, 1, false, false},
-		{MeasurementPodContainer, "memory_major_page_faults", MajorPageFaultsPerSecond, true, 1, false, false},
-		{MeasurementPodContainer, "rootfs_used_bytes", RootfsUsedBytes, false, 1, false, false},
-		{MeasurementPodContainer, "logsfs_used_bytes", LogsfsUsedBytes, false, 1, false, false},
-		{MeasurementPodNetwork, "rx_bytes", NetworkRxBytesPerSecond, true, 1, false, false},
-		{MeasurementPodNetwork, "tx_bytes", NetworkTxBytesPerSecond, true, 1, false, false},
-		{MeasurementPodNetwork, "rx_errors", NetworkRxErrorsPerSecond, true, 1, false, false},
-		{MeasurementPodNetwork, "tx_errors", NetworkTxErrorsPerSecond, true, 1, false, false},
-		{MeasurementPodVolume, "used_bytes", VolumeUsedBytes, false, 1, false, false},
-		{MeasurementDockerBlkio, "io_service_bytes_recursive_read", BlkioReadBytesPerSecond, true, 1, false, false},
-		{MeasurementDockerBlkio, "io_service_bytes_recursive_write", BlkioWriteBytesPerSecond, true, 1, false, false},
+		{MeasurementPodContainer, "cpu_usage_core_nanoseconds", CPUCores, true, 1e-9, false, true, true},
+		{MeasurementPodContainer, "cpu_usage_nanocores", CPUCores, false, 1e-9, true, false, false},
+		{MeasurementPodContainer, "memory_usage_bytes", MemoryUsageBytes, false, 1, false, false, false},
+		{MeasurementPodContainer, "memory_working_set_bytes", MemoryWorkingSetBytes, false, 1, false, false, false},
+		{MeasurementPodContainer, "memory_rss_bytes", MemoryRSSBytes, false, 1, false, false, false},
+		{MeasurementPodContainer, "memory_page_faults", PageFaultsPerSecond, true, 1, false, false, false},
+		{MeasurementPodContainer, "memory_major_page_faults", MajorPageFaultsPerSecond, true, 1, false, false, false},
+		{MeasurementPodContainer, "rootfs_used_bytes", RootfsUsedBytes, false, 1, false, false, false},
+		{MeasurementPodContainer, "logsfs_used_bytes", LogsfsUsedBytes, false, 1, false, false, false},
+		{MeasurementPodNetwork, "rx_bytes", NetworkRxBytesPerSecond, true, 1, false, false, false},
+		{MeasurementPodNetwork, "tx_bytes", NetworkTxBytesPerSecond, true, 1, false, false, false},
+		{MeasurementPodNetwork, "rx_errors", NetworkRxErrorsPerSecond, true, 1, false, false, false},
+		{MeasurementPodNetwork, "tx_errors", NetworkTxErrorsPerSecond, true, 1, false, false, false},
+		{MeasurementPodVolume, "used_bytes", VolumeUsedBytes, false, 1, false, false, false},
+		{MeasurementDockerBlkio, "io_service_bytes_recursive_read", BlkioReadBytesPerSecond, true, 1, false, false, false},
+		{MeasurementDockerBlkio, "io_service_bytes_recursive_write", BlkioWriteBytesPerSecond, true, 1, false, false, false},
 	}
 }
 

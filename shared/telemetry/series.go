@@ -29,6 +29,7 @@ const (
 	VolumeUsedBytes                        // sum over volumes of kubernetes_pod_volume.used_bytes (gauge)
 	BlkioReadBytesPerSecond                // rate(docker_container_blkio io_service_bytes_recursive_read), where present
 	BlkioWriteBytesPerSecond               // rate(... _write), where present
+	ContainerRestarts                      // container restarts seen in the grid point: decreases of cpu_usage_core_nanoseconds
 	NumMetrics                             // number of metrics; not a metric
 )
 
@@ -48,6 +49,7 @@ var metricNames = [NumMetrics]string{
 	VolumeUsedBytes:          "volume_used_bytes",
 	BlkioReadBytesPerSecond:  "blkio_read_bytes_per_second",
 	BlkioWriteBytesPerSecond: "blkio_write_bytes_per_second",
+	ContainerRestarts:        "container_restarts",
 }
 
 // String returns the stable snake_case name used in feature names and reports.
@@ -118,11 +120,7 @@ func NewSeries(pod types.NamespacedName, node string, start time.Time, step time
 	n = max(n, 0)
 	s := &Series{Pod: pod, Node: node, Start: start, Step: step}
 	for m := range s.Values {
-		v := make([]float64, n)
-		for i := range v {
-			v[i] = math.NaN()
-		}
-		s.Values[m] = v
+		s.Values[m] = nanSlice(n)
 	}
 	return s
 }
