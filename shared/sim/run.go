@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"slices"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/podtype/podtype/shared/httpserve"
 )
 
 // Start runs the cluster in the background until ctx ends: every Config.Tick it advances to the wall
@@ -127,14 +128,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	lis, err := net.Listen("tcp", cfg.KubeletAddr)
-	if err != nil {
-		return fmt.Errorf("kubelet listener: %w", err)
-	}
-	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// The kubelets must outlive the simulation (Telegraf scrapes until the cluster stops), so
+	// they serve under their own context, cancelled once the cluster has stopped.
+	srvCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	listening := make(chan net.Addr, 1)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	logger.Info("fake kubelets listening", "addr", lis.Addr().String(), "urls", c.NodeURLs("http://"+lis.Addr().String()))
+	go func() { served <- httpserve.Serve(srvCtx, cfg.KubeletAddr, c.Handler(), logger, listening) }()
+	var addr net.Addr
+	select {
+	case addr = <-listening:
+	case serr := <-served:
+		return fmt.Errorf("kubelets: %w", serr)
+	}
+	logger.Info("fake kubelets listening", "addr", addr.String(), "urls", c.NodeURLs("http://"+addr.String()))
 
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
@@ -154,7 +161,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 		select {
 		case <-runCtx.Done():
 		case serr := <-served:
-			err = fmt.Errorf("kubelet listener: %w", serr)
+			// Serve only returns early on an error: the cluster cannot be scraped any more.
+			err, served = fmt.Errorf("kubelets: %w", serr), nil
 		}
 	case runCtx.Err() != nil:
 		logger.Warn("stopped while registering", "err", err)
@@ -162,10 +170,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (err error) {
 	}
 	stop()
 	c.Wait()
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if serr := srv.Shutdown(shutCtx); serr != nil {
-		err = errors.Join(err, fmt.Errorf("kubelet listener: shutdown: %w", serr))
+	stopServing()
+	if served != nil {
+		if serr := <-served; serr != nil {
+			err = errors.Join(err, fmt.Errorf("kubelets: %w", serr))
+		}
 	}
 	if cfg.Cleanup {
 		cleanCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
