@@ -30,8 +30,6 @@ type synthData struct {
 	names   []string
 }
 
-func synthNames() []string { return features.Names() }
-
 // makeSynth draws class profiles (log-levels, burstiness, trend, which metrics
 // exist), then pods that deviate from their class profile, then windows of
 // 30 samples per pod. Pod-to-pod variation is what makes the task hard, as in
@@ -66,7 +64,7 @@ func makeSynth(s synthSpec) synthData {
 		}
 		profiles[c] = p
 	}
-	d := synthData{names: synthNames()}
+	d := synthData{names: features.Names()}
 	for c := range s.classes {
 		d.classes = append(d.classes, fmt.Sprintf("type%d", c))
 	}

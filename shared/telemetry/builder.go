@@ -280,12 +280,11 @@ func (b *Builder) build(pod types.NamespacedName, ps *podState, b0 int64, n int)
 		}
 	}
 	for _, pk := range order {
-		p, f := primary[pk], fallback[pk]
-		v := p
-		if p == nil {
+		// values returned fresh slices, so the primary's gaps are filled in place.
+		v, f := primary[pk], fallback[pk]
+		if v == nil {
 			v = f
 		} else if f != nil {
-			v = slices.Clone(p)
 			for i := range v {
 				if math.IsNaN(v[i]) {
 					v[i] = f[i]
@@ -312,8 +311,8 @@ func addParts(sum, part []float64) {
 }
 
 // values returns one stream's value at each of n grid points from bucket b0, NaN where none.
-// For a counter it also returns the restarts (decreases) in each grid point that has a rate:
-// 0 where the counter only grew, NaN where it has no rate.
+// For the Restarts source it also returns the restarts (decreases) in each grid point that has
+// a rate: 0 where the counter only grew, NaN where it has no rate; nil for every other source.
 func (b *Builder) values(s *stream, src Source, b0 int64, n int) (vals, restarts []float64) {
 	vals = nanSlice(n)
 	end := b0 + int64(n)
@@ -328,7 +327,9 @@ func (b *Builder) values(s *stream, src Source, b0 int64, n int) (vals, restarts
 		}
 		return vals, nil
 	}
-	restarts = nanSlice(n)
+	if src.Restarts {
+		restarts = make([]float64, n)
+	}
 	inc := make([]float64, n)
 	dur := make([]int64, n)
 	for i = max(i, 1); i < len(s.t); i++ {
@@ -341,19 +342,21 @@ func (b *Builder) values(s *stream, src Source, b0 int64, n int) (vals, restarts
 			continue
 		}
 		d := s.v[i] - s.v[i-1]
-		if math.IsNaN(restarts[k-b0]) {
-			restarts[k-b0] = 0
-		}
 		if d < 0 {
 			d = s.v[i] // restarted from 0 within dt
-			restarts[k-b0]++
+			if restarts != nil {
+				restarts[k-b0]++
+			}
 		}
 		inc[k-b0] += d
 		dur[k-b0] += dt
 	}
 	for k := range vals {
-		if dur[k] > 0 {
+		switch {
+		case dur[k] > 0:
 			vals[k] = inc[k] / (float64(dur[k]) / 1e9) * src.Scale
+		case restarts != nil:
+			restarts[k] = math.NaN() // no rate, so nothing is known about restarts either
 		}
 	}
 	return vals, restarts
