@@ -31,6 +31,9 @@ type telegrafSettings struct {
 // so the config file holds no secret.
 const passwordEnv = "STACK_INFLUXDB_WRITE_PASSWORD"
 
+// logSummaryLines bounds the server log a failing test prints (see LogSummary).
+const logSummaryLines = 30
+
 // telegrafConfig renders a Telegraf config like the stack's: one inputs.kubernetes per node URL,
 // one outputs.influxdb with the write user.
 func telegrafConfig(s telegrafSettings) string {
@@ -126,9 +129,10 @@ func (e *Env) StartTelegraf(t testing.TB, nodeURLs []string, interval time.Durat
 		exited <- cmd.Wait()
 		logOut.Close()
 	}()
+	// The log in a failure message is summarised: see LogSummary.
 	readLog := func() string {
 		b, _ := os.ReadFile(logFile)
-		return string(b)
+		return LogSummary(string(b), logSummaryLines)
 	}
 
 	startFailed := false
@@ -150,7 +154,7 @@ func (e *Env) StartTelegraf(t testing.TB, nodeURLs []string, interval time.Durat
 			<-exited
 		}
 		if t.Failed() {
-			t.Logf("stacktest: telegraf log:\n%s", readLog())
+			t.Logf("stacktest: telegraf log (summary):\n%s", readLog())
 		}
 	})
 
