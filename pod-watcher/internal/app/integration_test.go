@@ -370,9 +370,14 @@ func TestWatcherOnStack(t *testing.T) {
 	}
 	t.Logf("anomalies: %d faulted pods detected and resolved; false alarms on %d of %d healthy steady pods and %d of %d younger pods; %d webhook calls",
 		len(faulted), falseAlarms, len(steady)-len(faulted), otherAlarms, len(truth)-len(steady), hooks.count())
-	// A few minutes of training data make thresholds rough; a watcher that flags everything
-	// (or the wrong pods) still fails here.
-	if falseAlarms > (len(steady)-len(faulted))/3 {
+	// The thresholds are the forests' calibrated quantile of training windows, so a healthy pod
+	// raises now and then: every poll scores a new sliding window, one odd sample sits in a whole
+	// window's worth of them, and ANOMALY_RAISE_WINDOWS (3) polls in a row are no longer rare. In
+	// this test's five minutes that is about a quarter of the healthy steady pods (7 and 8 of 33
+	// in two runs), a binomial count with a standard deviation of about 2.4: the former bound of
+	// a third (11) was less than two deviations away. Half of them is beyond that noise and
+	// still fails a watcher that flags everything or the wrong pods.
+	if falseAlarms > (len(steady)-len(faulted))/2 {
 		t.Errorf("%d of %d healthy steady pods raised anomalies", falseAlarms, len(steady)-len(faulted))
 	}
 	if n := classified(t, reg); n < len(truth) {
@@ -459,7 +464,7 @@ func (db *influxd) start(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(filepath.Join(db.dir, "influxd.log"))
-			t.Fatalf("influxd did not answer within 30s\n%s", log)
+			t.Fatalf("influxd did not answer within 30s\n%s", stacktest.LogSummary(string(log), 30))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
