@@ -29,8 +29,10 @@ import (
 //     faults and major faults per CPU second, blkio per CPU second) or signed asinh
 //     (writable-layer growth per CPU second, volume growth per network KiB), and the
 //     memory composition (RSS and working set as shares of usage);
-//   - the most container restarts seen at one grid point: a restart resets the counters,
-//     whose rates survive it, and starts a warm-up that looks like a new pod's;
+//   - the most container restarts in one window's length ending inside the window (the
+//     Builder's RestartWindow is the model's window, so the window before counts too): a
+//     restart resets the counters, whose rates survive it, and starts a warm-up that looks
+//     like a new pod's, also in the window after the crash, which has no restart of its own;
 //   - three log levels (memory usage, received bytes, the writable layer), so that gross
 //     level faults still stand out where the ratios move little. CPU and transmitted
 //     bytes are represented relative to them (CPU per byte, tx per rx): three levels that
@@ -218,7 +220,8 @@ func anomalyFeatures() []anomalyFeature {
 				return logf(mean(x, bwrite), floorBytesPerSec) - logf(mean(x, cpu), floorCores)
 			}},
 		// A container restart resets the counters (their rates survive it) and starts a
-		// warm-up that looks like a new pod's; the count is what tells them apart.
+		// warm-up that looks like a new pod's; the count, which reaches a window back, is what
+		// tells them apart.
 		anomalyFeature{name: "container_restarts_max", needs: []telemetry.Metric{telemetry.ContainerRestarts},
 			value: func(x []float64) float64 { return stat(x, telemetry.ContainerRestarts, statMax) }},
 		// Levels, on a log scale, so gross level faults count even where ratios move little.

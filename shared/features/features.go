@@ -37,7 +37,7 @@ import (
 )
 
 // Version identifies the feature vector layout and semantics; bump it on any change.
-const Version = 3
+const Version = 4
 
 // ErrNoData means the window does not carry enough data to describe the pod yet. It is
 // returned wrapped (with the pod and the numbers that failed); callers test it with

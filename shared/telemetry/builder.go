@@ -22,7 +22,7 @@ import (
 // and a bucket's value is the sum of the increases ending in it divided by the sum of their
 // durations. A decrease means the counter restarted from 0 (container restart, pod recreated
 // under the same name), so the increase is the new value itself; decreases of
-// cpu_usage_core_nanoseconds are also counted per grid point as ContainerRestarts, so that a
+// cpu_usage_core_nanoseconds are also counted as ContainerRestarts (see RestartWindow), so that a
 // restart stays visible although the rates survive it. A pair further apart than
 // MaxRateGap yields no rate: the average over a long hole would hide what happened in it. The
 // first sample of a stream has no rate. Containers (and volumes, and Docker containers) of a pod
@@ -40,6 +40,7 @@ type Builder struct {
 	step    int64 // nanoseconds
 	keep    int64 // grid points kept per pod; 0 keeps everything
 	maxGap  int64 // nanoseconds
+	restart int64 // grid points ContainerRestarts counts back over (RestartWindow)
 	sources []Source
 	pods    map[types.NamespacedName]*podState
 }
@@ -66,14 +67,24 @@ type stream struct {
 type BuilderOption func(*builderConfig)
 
 type builderConfig struct {
-	keep   int
-	maxGap time.Duration
+	keep    int
+	maxGap  time.Duration
+	restart int
 }
 
 // KeepLast bounds memory: only samples of a pod's latest n grid points are kept (plus, for
 // counters, the one sample before them that the first rate needs). Points older than that are
 // dropped when added. 0, the default, keeps everything.
 func KeepLast(n int) BuilderOption { return func(c *builderConfig) { c.keep = n } }
+
+// RestartWindow makes ContainerRestarts at a grid point count the restarts in the n grid points
+// ending there, not in that grid point alone (n = 1, the default). With n set to a feature
+// window's length, a window shows the restarts of the window before it too: the window after a
+// crash is a container warming up from a fresh start, which inside one window looks exactly
+// like a new pod's first minutes. A grid point without a CPU rate stays NaN. KeepLast keeps
+// the samples the counts of its oldest grid point need; a read must begin n grid points (and
+// one sample) before the first grid point it wants complete.
+func RestartWindow(n int) BuilderOption { return func(c *builderConfig) { c.restart = n } }
 
 // MaxRateGap sets the longest time between two counter samples that still yields a rate; the
 // default is 10 steps.
@@ -84,7 +95,7 @@ func NewBuilder(step time.Duration, opts ...BuilderOption) (*Builder, error) {
 	if step <= 0 {
 		return nil, fmt.Errorf("builder: step %v must be positive", step)
 	}
-	c := builderConfig{maxGap: 10 * step}
+	c := builderConfig{maxGap: 10 * step, restart: 1}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -94,10 +105,14 @@ func NewBuilder(step time.Duration, opts ...BuilderOption) (*Builder, error) {
 	if c.maxGap <= 0 {
 		return nil, fmt.Errorf("builder: MaxRateGap(%v) must be positive", c.maxGap)
 	}
+	if c.restart < 1 {
+		return nil, fmt.Errorf("builder: RestartWindow(%d) must be at least 1", c.restart)
+	}
 	return &Builder{
 		step:    int64(step),
 		keep:    int64(c.keep),
 		maxGap:  int64(c.maxGap),
+		restart: int64(c.restart),
 		sources: Sources(),
 		pods:    make(map[types.NamespacedName]*podState),
 	}, nil
@@ -105,6 +120,11 @@ func NewBuilder(step time.Duration, opts ...BuilderOption) (*Builder, error) {
 
 // Step returns the grid step.
 func (b *Builder) Step() time.Duration { return time.Duration(b.step) }
+
+// Lead is how long before a grid point's bucket a read must begin for the Builder to complete
+// that grid point: one step for a counter's previous sample, and the restart window's earlier
+// grid points.
+func (b *Builder) Lead() time.Duration { return time.Duration(b.restart * b.step) }
 
 // Add ingests one point. It returns an error, and changes nothing, for a point without pod or
 // time, of a field this package does not read, or with a NaN, infinite or negative value.
@@ -170,12 +190,20 @@ func (b *Builder) prune(ps *podState) {
 	}
 	first := ps.last
 	for key, s := range ps.streams {
-		i := sort.Search(len(s.t), func(j int) bool { return floorDiv(s.t[j], b.step) >= cutoff })
+		from := func(bucket int64) int {
+			return sort.Search(len(s.t), func(j int) bool { return floorDiv(s.t[j], b.step) >= bucket })
+		}
+		i := from(cutoff)
+		if i < len(s.t) {
+			first = min(first, floorDiv(s.t[i], b.step))
+		}
+		if b.sources[key.src].Restarts {
+			i = from(cutoff - b.restart + 1) // the restart counts of the oldest kept grid point
+		}
 		if i == len(s.t) {
 			delete(ps.streams, key)
 			continue
 		}
-		first = min(first, floorDiv(s.t[i], b.step))
 		if b.sources[key.src].Counter && i > 0 {
 			i-- // the first rate in the window needs its predecessor
 		}
@@ -269,9 +297,15 @@ func (b *Builder) build(pod types.NamespacedName, ps *podState, b0 int64, n int)
 		if primary[pk] == nil && fallback[pk] == nil {
 			order = append(order, pk)
 		}
-		vals, restarts := b.values(ps.streams[k], src, b0, n)
+		var vals []float64
 		if src.Restarts {
-			addParts(out.Values[ContainerRestarts], restarts)
+			// The counts look back over the restart window, from before b0.
+			lead := int(b.restart - 1)
+			v, restarts := b.values(ps.streams[k], src, b0-int64(lead), n+lead)
+			vals = v[lead:]
+			addParts(out.Values[ContainerRestarts], trailingSums(restarts, lead+1)[lead:])
+		} else {
+			vals, _ = b.values(ps.streams[k], src, b0, n)
 		}
 		if src.Fallback {
 			fallback[pk] = vals
@@ -360,6 +394,29 @@ func (b *Builder) values(s *stream, src Source, b0 int64, n int) (vals, restarts
 		}
 	}
 	return vals, restarts
+}
+
+// trailingSums returns, for every entry of r that is a number, the sum of the numbers among the
+// w entries ending there; NaN entries stay NaN. Counts are small integers, so the sums are exact.
+func trailingSums(r []float64, w int) []float64 {
+	if w == 1 {
+		return r
+	}
+	out := make([]float64, len(r))
+	sum := 0.0
+	for i, v := range r {
+		if !math.IsNaN(v) {
+			sum += v
+		}
+		if j := i - w; j >= 0 && !math.IsNaN(r[j]) {
+			sum -= r[j]
+		}
+		out[i] = v
+		if !math.IsNaN(v) {
+			out[i] = sum
+		}
+	}
+	return out
 }
 
 func nanSlice(n int) []float64 {

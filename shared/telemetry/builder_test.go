@@ -311,6 +311,7 @@ func TestNewBuilderRejects(t *testing.T) {
 		opts []BuilderOption
 	}{
 		{0, nil}, {-time.Second, nil}, {time.Second, []BuilderOption{KeepLast(-1)}}, {time.Second, []BuilderOption{MaxRateGap(0)}},
+		{time.Second, []BuilderOption{RestartWindow(0)}},
 	} {
 		if _, err := NewBuilder(c.step, c.opts...); err == nil {
 			t.Errorf("NewBuilder(%v, %d opts) succeeded", c.step, len(c.opts))
@@ -379,9 +380,16 @@ func sameSeries(t *testing.T, label string, got, want *Series) {
 // The watcher feeds each interval's points (re-reading an overlap) and must get exactly the
 // trainer's one-batch result, rates across every boundary included.
 func TestBuilderIncrementalEqualsBatch(t *testing.T) {
+	// The restart window reaches back before a KeepLast buffer's oldest grid point.
+	for _, window := range []int{1, 5} {
+		t.Run(fmt.Sprintf("RestartWindow(%d)", window), func(t *testing.T) { testIncrementalEqualsBatch(t, RestartWindow(window)) })
+	}
+}
+
+func testIncrementalEqualsBatch(t *testing.T, restarts BuilderOption) {
 	const step = 10 * time.Second
 	pts := telegrafLike(1, 200, step)
-	batch := mustBuilder(t, step)
+	batch := mustBuilder(t, step, restarts)
 	// The batch sees the points in random order.
 	shuffled := slices.Clone(pts)
 	rand.New(rand.NewPCG(7, 7)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
@@ -389,8 +397,8 @@ func TestBuilderIncrementalEqualsBatch(t *testing.T) {
 
 	slices.SortStableFunc(pts, func(x, y Point) int { return x.Time.Compare(y.Time) })
 	const keep = 30
-	inc := mustBuilder(t, step)
-	bounded := mustBuilder(t, step, KeepLast(keep))
+	inc := mustBuilder(t, step, restarts)
+	bounded := mustBuilder(t, step, KeepLast(keep), restarts)
 	for from := t0; from.Before(t0.Add(201 * step)); from = from.Add(step) {
 		// Each call re-sends the previous interval too (an overlapping read): duplicates.
 		lo, hi := from.Add(-step), from.Add(step)
@@ -418,6 +426,35 @@ func TestBuilderIncrementalEqualsBatch(t *testing.T) {
 			t.Fatalf("%s: KeepLast(%d) series has %d points", pod, keep, last.Len())
 		}
 		sameSeries(t, fmt.Sprintf("%s KeepLast", pod), last, want.Slice(want.Len()-keep, want.Len()))
+	}
+}
+
+func TestBuilderRestartWindow(t *testing.T) {
+	const step = 10 * time.Second
+	b := mustBuilder(t, step, RestartWindow(3))
+	if got, want := b.Lead(), 3*step; got != want {
+		t.Errorf("Lead() = %v, want %v: a counter's previous sample and 2 earlier grid points", got, want)
+	}
+	// The counter restarts at 30 s and at 40 s; no sample at 70 s.
+	for i, v := range []float64{5e9, 6e9, 7e9, 1e9, 1e8, 2e8, 3e8, -1, 5e8, 6e8} {
+		if v >= 0 {
+			addAll(t, b, []Point{ctr(podA(), "app", "cpu_usage_core_nanoseconds", float64(10*i), v)})
+		}
+	}
+	s, _ := b.Series(podA())
+	// Each grid point counts the restarts in itself and the two before it; the grid point without
+	// a rate stays unknown (and at 80 s the rate spans the missing sample, 20 s, in one bucket).
+	want := []float64{nan, 0, 0, 1, 2, 2, 1, nan, 0, 0}
+	if !equalVals(s.Values[ContainerRestarts], want) {
+		t.Errorf("ContainerRestarts = %v, want %v", s.Values[ContainerRestarts], show(want))
+	}
+	// A range that begins after the restarts still counts them from the samples before it.
+	r, err := b.Range(podA(), at(50), at(70))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float64{2, 1}; !equalVals(r.Values[ContainerRestarts], want) {
+		t.Errorf("Range from 50 s: ContainerRestarts = %v, want %v", r.Values[ContainerRestarts], want)
 	}
 }
 

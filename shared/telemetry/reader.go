@@ -162,18 +162,19 @@ func (r *Reader) Read(ctx context.Context, q Query, fn func(Point) error) (err e
 	return ctx.Err()
 }
 
-// Series reads q and returns every pod's Series on the grid of step, from its first to its last
-// grid point with data inside [q.Start, q.Stop). It reads from 2 steps before q.Start so that
-// counters have a previous sample at the first grid point. Points the Builder rejects (negative or
+// Series reads q and returns every pod's Series on the grid of step (built with opts), from its
+// first to its last grid point with data inside [q.Start, q.Stop). It reads from a step and the
+// Builder's Lead before q.Start, so that the first grid point is as complete as any other (the
+// extra step covers a bucket that begins before q.Start). Points the Builder rejects (negative or
 // non-finite values) are skipped and logged at warning level, as one bad row should not cost a
 // training run or a watch interval.
-func (r *Reader) Series(ctx context.Context, q Query, step time.Duration) (map[types.NamespacedName]*Series, error) {
-	b, err := NewBuilder(step)
+func (r *Reader) Series(ctx context.Context, q Query, step time.Duration, opts ...BuilderOption) (map[types.NamespacedName]*Series, error) {
+	b, err := NewBuilder(step, opts...)
 	if err != nil {
 		return nil, err
 	}
 	wide := q
-	wide.Start = q.Start.Add(-2 * step)
+	wide.Start = q.Start.Add(-step - b.Lead())
 	var skipped int
 	var firstErr error
 	err = r.Read(ctx, wide, func(p Point) error {

@@ -29,7 +29,7 @@ const (
 	VolumeUsedBytes                        // sum over volumes of kubernetes_pod_volume.used_bytes (gauge)
 	BlkioReadBytesPerSecond                // rate(docker_container_blkio io_service_bytes_recursive_read), where present
 	BlkioWriteBytesPerSecond               // rate(... _write), where present
-	ContainerRestarts                      // container restarts seen in the grid point: decreases of cpu_usage_core_nanoseconds
+	ContainerRestarts                      // container restarts (decreases of cpu_usage_core_nanoseconds) in the Builder's RestartWindow ending at the grid point
 	NumMetrics                             // number of metrics; not a metric
 )
 

@@ -37,7 +37,8 @@ type fakeSource struct {
 
 func (f *fakeSource) Pods(context.Context) ([]dataset.Pod, error) { return f.pods, nil }
 
-func (f *fakeSource) Series(_ context.Context, from, to time.Time, step time.Duration) ([]*telemetry.Series, error) {
+// Series serves the pre-built series, whose restarts are none: any window will do.
+func (f *fakeSource) Series(_ context.Context, from, to time.Time, step time.Duration, _ int) ([]*telemetry.Series, error) {
 	var out []*telemetry.Series
 	for _, s := range f.series {
 		if s.Step != step {

@@ -74,12 +74,12 @@ func podFromInfo(info cluster.PodInfo, classes []string) dataset.Pod {
 }
 
 // Series reads every pod of NAMESPACES in one Flux query.
-func (s *source) Series(ctx context.Context, from, to time.Time, step time.Duration) ([]*telemetry.Series, error) {
+func (s *source) Series(ctx context.Context, from, to time.Time, step time.Duration, window int) ([]*telemetry.Series, error) {
 	q := telemetry.Query{Start: from, Stop: to, Namespaces: s.cfg.Kubernetes.Namespaces, Pods: s.restrict}
 	if s.cfg.Kubernetes.LabelSelector != "" && len(s.restrict) == 0 {
 		return nil, nil // the selector matches no pod: nothing to read
 	}
-	byPod, err := s.reader.Series(ctx, q, step)
+	byPod, err := s.reader.Series(ctx, q, step, telemetry.RestartWindow(window))
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}

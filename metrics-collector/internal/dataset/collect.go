@@ -15,9 +15,10 @@ import (
 type Source interface {
 	// Pods lists the pods that may be labelled, with their type and image size.
 	Pods(ctx context.Context) ([]Pod, error)
-	// Series reads every pod's signals in [from, to) on a grid of step, in as few queries as the
-	// store allows; one series per pod.
-	Series(ctx context.Context, from, to time.Time, step time.Duration) ([]*telemetry.Series, error)
+	// Series reads every pod's signals in [from, to) on a grid of step, with container restarts
+	// counted over the window grid points ending at each point (telemetry.RestartWindow), in as
+	// few queries as the store allows; one series per pod.
+	Series(ctx context.Context, from, to time.Time, step time.Duration, window int) ([]*telemetry.Series, error)
 }
 
 // DefaultChunkWindows bounds how many windows' worth of data one read fetches: an hour of 10 s
@@ -60,7 +61,7 @@ func Collect(ctx context.Context, src Source, to time.Time, span time.Duration, 
 		if end.After(to) {
 			end = to
 		}
-		series, err := src.Series(ctx, start, end, opt.WindowStep)
+		series, err := src.Series(ctx, start, end, opt.WindowStep, opt.WindowSamples)
 		if err != nil {
 			return nil, fmt.Errorf("dataset: series %s..%s: %w", start.Format(time.RFC3339), end.Format(time.RFC3339), err)
 		}

@@ -178,7 +178,10 @@ func lead(ctx context.Context, cfg Config, client kubernetes.Interface, inf *inf
 	}
 	fetch, err := fetcher.New(fetcher.Config{
 		Interval: cfg.PollInterval, Overlap: cfg.FetchOverlap, MaxBackoff: cfg.FetchMaxBackoff,
-	}, src, func() time.Duration { return models.Current().WindowStep }, m, logger.With("component", "fetcher"))
+	}, src, func() fetcher.Grid {
+		b := models.Current()
+		return fetcher.Grid{Step: b.WindowStep, Window: b.WindowSamples}
+	}, m, logger.With("component", "fetcher"))
 	if err != nil {
 		return err
 	}

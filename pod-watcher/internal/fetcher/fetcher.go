@@ -63,7 +63,7 @@ func (c Config) Validate() error {
 type Fetcher struct {
 	cfg    Config
 	src    Source
-	step   func() time.Duration
+	grid   func() Grid
 	obs    Observer
 	logger *slog.Logger
 
@@ -77,18 +77,27 @@ type Fetcher struct {
 
 	// Owned by Run.
 	builder  *telemetry.Builder
+	built    Grid // the grid builder was made for
 	keep     int
 	lastStop time.Time
 }
 
-// New returns a Fetcher. step reports the grid step of the model in use; when it changes, the
-// pods' buffers are rebuilt on the new grid.
-func New(cfg Config, src Source, step func() time.Duration, obs Observer, logger *slog.Logger) (*Fetcher, error) {
+// Grid is what the model in use needs the pods' Series built on.
+type Grid struct {
+	Step time.Duration
+	// Window is the model's feature window in grid points: ContainerRestarts counts back over
+	// it (telemetry.RestartWindow), as the trainer counted; 0 counts in each grid point alone.
+	Window int
+}
+
+// New returns a Fetcher. grid reports the grid of the model in use; when it changes, the pods'
+// buffers are rebuilt on the new grid.
+func New(cfg Config, src Source, grid func() Grid, obs Observer, logger *slog.Logger) (*Fetcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &Fetcher{
-		cfg: cfg, src: src, step: step, obs: obs, logger: logger,
+		cfg: cfg, src: src, grid: grid, obs: obs, logger: logger,
 		subs:    make(map[types.NamespacedName]*Subscription),
 		started: time.Now(),
 		wake:    make(chan struct{}, 1),
@@ -248,8 +257,9 @@ func (f *Fetcher) cycle(ctx context.Context) (read bool, err error) {
 	// the pods keep, even after a long outage; a new pod's history is read in the same query:
 	// one longer read for everyone beats a read per pod.
 	now := time.Now()
-	// One step more than kept: a counter's first rate needs the sample before it.
-	history := now.Add(-time.Duration(f.keep+1) * f.builder.Step())
+	// The Builder's lead more than kept: a counter's first rate needs the sample before it, the
+	// restart counts their window.
+	history := now.Add(-time.Duration(f.keep)*f.builder.Step() - f.builder.Lead())
 	start := history
 	if !f.lastStop.IsZero() {
 		start = later(f.lastStop.Add(-f.cfg.Overlap), history)
@@ -297,24 +307,25 @@ func (f *Fetcher) cycle(ctx context.Context) (read bool, err error) {
 // prepare makes sure the Builder has the model's grid and keeps enough points for every
 // subscription, rebuilding it (and re-reading history) when not.
 func (f *Fetcher) prepare(subs map[types.NamespacedName]*Subscription) error {
-	step := f.step()
+	grid := f.grid()
 	need := 0
 	for _, s := range subs {
 		need = max(need, s.samples)
 	}
-	if f.builder != nil && f.builder.Step() == step && f.keep >= need {
+	if f.builder != nil && f.built == grid && f.keep >= need {
 		return nil
 	}
-	// Exactly the largest window: KeepLast also keeps the sample a counter's first rate needs.
+	// Exactly the largest window: KeepLast also keeps what the counters' first rates and the
+	// restart counts of its oldest grid point need.
 	keep := need
-	b, err := telemetry.NewBuilder(step, telemetry.KeepLast(keep))
+	b, err := telemetry.NewBuilder(grid.Step, telemetry.KeepLast(keep), telemetry.RestartWindow(max(grid.Window, 1)))
 	if err != nil {
 		return fmt.Errorf("window grid: %w", err)
 	}
 	if f.builder != nil {
-		f.logger.Info("rebuilding pod buffers", "step", step, "keep", keep)
+		f.logger.Info("rebuilding pod buffers", "step", grid.Step, "window", grid.Window, "keep", keep)
 	}
-	f.builder, f.keep, f.lastStop = b, keep, time.Time{}
+	f.builder, f.built, f.keep, f.lastStop = b, grid, keep, time.Time{}
 	for _, s := range subs {
 		s.backfilled, s.lastEnd = false, time.Time{}
 	}

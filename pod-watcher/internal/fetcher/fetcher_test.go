@@ -87,7 +87,7 @@ func (c *queryCounter) Query(_ time.Duration, err error) {
 func newTestFetcher(t *testing.T, src Source, obs Observer) *Fetcher {
 	t.Helper()
 	f, err := New(Config{Interval: step, Overlap: 2 * step, MaxBackoff: 8 * step}, src,
-		func() time.Duration { return step }, obs, slog.New(slog.DiscardHandler))
+		func() Grid { return Grid{Step: step, Window: 4} }, obs, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,9 +163,9 @@ func TestIncrementalRangesOverlap(t *testing.T) {
 		if len(qs) != 3 {
 			t.Fatalf("%d queries, want 3", len(qs))
 		}
-		// First: the pod's history (the kept points and one before), then from the last stop
-		// minus the overlap.
-		if got, want := qs[0].Stop.Sub(qs[0].Start), 7*step; got != want {
+		// First: the pod's history (the kept points, the restart window of 4 before the oldest
+		// and the sample before that), then from the last stop minus the overlap.
+		if got, want := qs[0].Stop.Sub(qs[0].Start), (6+3+1)*step; got != want {
 			t.Errorf("first read spans %v, want the kept history %v", got, want)
 		}
 		for i := 1; i < len(qs); i++ {

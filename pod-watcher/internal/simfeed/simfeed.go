@@ -134,7 +134,8 @@ func TrainBundle(ctx context.Context, cfg sim.Config, duration, step time.Durati
 		return nil, err
 	}
 	defer c.Close()
-	b, err := telemetry.NewBuilder(step)
+	// Restarts counted over a window, as the collector's source and the watcher's fetcher count them.
+	b, err := telemetry.NewBuilder(step, telemetry.RestartWindow(samples))
 	if err != nil {
 		return nil, err
 	}
