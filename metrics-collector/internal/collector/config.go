@@ -40,7 +40,7 @@ type Config struct {
 	ForestThresholdQuantile float64 `env:"FOREST_THRESHOLD_QUANTILE" envDefault:"0.99" desc:"anomaly threshold = this quantile of a type's training-window scores"`
 
 	FaultLabelsFile   string  `env:"FAULT_LABELS_FILE" desc:"optional JSON-lines ground truth {namespace,pod,fault,start,end}; overlapping windows are never trained on and measure anomaly recall"`
-	FaultMinOverlap   float64 `env:"FAULT_MIN_OVERLAP" envDefault:"0.5" desc:"a window is a fault window when labelled faults cover at least this share of it; windows covered less are left out"`
+	FaultMinOverlap   float64 `env:"FAULT_MIN_OVERLAP" envDefault:"0.5" desc:"a window is a fault window when labelled faults cover at least this share of it; windows covered less, and the window after a fault, are left out"`
 	PublishMinMacroF1 float64 `env:"PUBLISH_MIN_MACRO_F1" envDefault:"0" desc:"do not replace the served bundle when validation macro-F1 is below this (0 publishes always)"`
 
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080" desc:"listen address for /model, /healthz, /readyz and /metrics (train with TRAIN_INTERVAL > 0, serve)"`

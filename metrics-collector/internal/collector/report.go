@@ -72,7 +72,8 @@ func newReport(ds *dataset.Dataset, res *train.Result, cfg Config) (*report, err
 		CreatedAt:    res.Bundle.CreatedAt,
 		Algorithm:    algorithmText(cfg),
 		Validation: fmt.Sprintf("%d iterations of a random split by pod, %.0f%% of each type's pods training, the rest validating; "+
-			"confusion matrices summed; learning curve over training pods per type; anomaly rates on validation pods (fault window: a labelled fault covers >= %.0f%% of it)",
+			"confusion matrices summed; learning curve over training pods per type; anomaly rates on validation pods (fault window: a labelled fault covers >= %.0f%% of it; "+
+			"normal window: no fault touches it or the window before)",
 			val.Iterations, 100*cfg.TrainingRatio, 100*cfg.FaultMinOverlap),
 		Training: evaluate.TrainingSummary{
 			PodsPerType:  val.PodsPerType,

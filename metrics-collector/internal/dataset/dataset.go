@@ -38,6 +38,13 @@ const (
 	// that a fault's onset is normal) nor a fault window (it mostly shows normal behaviour, so
 	// missing it says little about the detector).
 	ReasonFaultBoundary = "fault_boundary"
+	// ReasonFaultAftermath: no fault touches the window, but one touches the window before it.
+	// A fault's effects outlast its label: the restart counts look a window back
+	// (telemetry.RestartWindow), leaked memory is freed, runaway files are removed. Such a
+	// window is not normal (as training data it teaches the forest that the fault's traces
+	// are, and a type with a few of them calibrates its threshold towards 1; in validation,
+	// flagging it is the same incident, not a false alarm), nor a fault window.
+	ReasonFaultAftermath = "fault_aftermath"
 )
 
 // DefaultFaultMinOverlap labels a window by majority: it is a fault window when a fault covers
@@ -140,7 +147,8 @@ type Options struct {
 	WindowStep    time.Duration
 	// Faults is the optional ground truth. A window covered by faults for at least
 	// FaultMinOverlap of its length is a fault window; one covered less is left out
-	// (ReasonFaultBoundary); only windows no fault touches are normal.
+	// (ReasonFaultBoundary), and so is the window after a fault (ReasonFaultAftermath); only
+	// windows that no fault touches and that follow none are normal.
 	Faults []Fault
 	// FaultMinOverlap is in (0, 1]; 0 means DefaultFaultMinOverlap.
 	FaultMinOverlap float64
@@ -244,10 +252,14 @@ func (b *Builder) addSeries(s *telemetry.Series) error {
 			return fmt.Errorf("pod %s: window at %s: %w", s.Pod, s.Time(i).Format(time.RFC3339), err)
 		}
 		start := s.Time(i)
-		end := start.Add(time.Duration(w) * s.Step)
+		length := time.Duration(w) * s.Step
+		end := start.Add(length)
 		wd := Window{Pod: s.Pod, Node: s.Node, Type: pod.Type, Start: start, Features: x}
 		wd.Fault, wd.FaultShare = b.faults.overlap(s.Pod, start, end)
 		switch {
+		case wd.Fault == "" && b.faults.touches(s.Pod, start.Add(-length), start):
+			b.ds.Excluded.Windows[ReasonFaultAftermath]++
+			continue
 		case wd.Fault == "":
 			b.ds.Normal = append(b.ds.Normal, wd)
 		case wd.FaultShare < b.opt.FaultMinOverlap:

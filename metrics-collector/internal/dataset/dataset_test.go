@@ -16,7 +16,8 @@ var t0 = time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
 func nn(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
 
 // series returns n samples of plausible, slowly varying signals for pod, scaled by level so
-// different pods differ; values at the indices in gaps are NaN for every metric.
+// different pods differ, and no container restarts; values at the indices in gaps are NaN for
+// every metric.
 func series(pod types.NamespacedName, n int, level float64, gaps ...int) *telemetry.Series {
 	s := &telemetry.Series{Pod: pod, Node: "node-1", Start: t0, Step: 10 * time.Second}
 	missing := map[int]bool{}
@@ -31,11 +32,21 @@ func series(pod types.NamespacedName, n int, level float64, gaps ...int) *teleme
 				v[i] = math.NaN()
 			case m == telemetry.BlkioReadBytesPerSecond || m == telemetry.BlkioWriteBytesPerSecond:
 				v[i] = 0 // absent, as on containerd
+			case m == telemetry.ContainerRestarts:
+				v[i] = 0
 			default:
 				v[i] = level * float64(int(m)+1) * (1 + 0.1*math.Sin(float64(i)))
 			}
 		}
 		s.Values[m] = v
+	}
+	return s
+}
+
+// withRestarts sets the container restart count of s to 1 at the given grid points.
+func withRestarts(s *telemetry.Series, at ...int) *telemetry.Series {
+	for _, i := range at {
+		s.Values[telemetry.ContainerRestarts][i] = 1
 	}
 	return s
 }
@@ -65,6 +76,7 @@ func TestBuilderWindows(t *testing.T) {
 	a, b := nn("ns", "db-0"), nn("ns", "web-0")
 	inv := []Pod{{Name: a, Type: "mysql", ImageSizeBytes: 1 << 28}, {Name: b, Type: "nginx"}}
 	leak := Fault{Pod: a, Name: "memory_leak", Start: t0.Add(55 * time.Second), End: t0.Add(100 * time.Second)}
+	crashes := Fault{Pod: a, Name: "restart_loop", Start: t0, End: t0.Add(60 * time.Second)}
 
 	tests := []struct {
 		name          string
@@ -72,22 +84,32 @@ func TestBuilderWindows(t *testing.T) {
 		series        []*telemetry.Series
 		normal, fault int
 		boundary      int
+		aftermath     int
 		faultStarts   []time.Time
 	}{
 		// 25 samples, windows of 6: 4 windows, the 1-sample tail is dropped.
 		{name: "tail dropped", opt: opts(), series: []*telemetry.Series{series(a, 25, 1)}, normal: 4},
 		{name: "two pods", opt: opts(), series: []*telemetry.Series{series(a, 12, 1), series(b, 12, 2)}, normal: 4},
 		// [60s,120s) is covered by the fault [55s,100s) for 40 of 60 s; [0,60s) for 5 s only,
-		// which makes it a boundary window, neither normal nor fault.
-		{name: "fault window kept apart", opt: opts(leak), series: []*telemetry.Series{series(a, 18, 1)},
-			normal: 1, fault: 1, boundary: 1, faultStarts: []time.Time{t0.Add(60 * time.Second)}},
-		{name: "lower overlap threshold", opt: withOverlap(opts(leak), 0.05), series: []*telemetry.Series{series(a, 18, 1)},
-			normal: 1, fault: 2, faultStarts: []time.Time{t0, t0.Add(60 * time.Second)}},
-		// A fault ending exactly at a window's start does not overlap it (intervals are half-open).
+		// which makes it a boundary window, neither normal nor fault; [120s,180s) is its
+		// aftermath, [180s,240s) normal.
+		{name: "fault window kept apart", opt: opts(leak), series: []*telemetry.Series{series(a, 24, 1)},
+			normal: 1, fault: 1, boundary: 1, aftermath: 1, faultStarts: []time.Time{t0.Add(60 * time.Second)}},
+		{name: "lower overlap threshold", opt: withOverlap(opts(leak), 0.05), series: []*telemetry.Series{series(a, 24, 1)},
+			normal: 1, fault: 2, aftermath: 1, faultStarts: []time.Time{t0, t0.Add(60 * time.Second)}},
+		// A fault ending exactly at a window's start does not overlap it (intervals are half-open),
+		// but the window is its aftermath; one ending a window earlier leaves it normal.
 		{name: "touching fault", opt: opts(Fault{Pod: a, Name: "cpu_saturation", Start: t0.Add(-time.Minute), End: t0}),
+			series: []*telemetry.Series{series(a, 6, 1)}, aftermath: 1},
+		{name: "fault a window before", opt: opts(Fault{Pod: a, Name: "cpu_saturation", Start: t0.Add(-2 * time.Minute), End: t0.Add(-time.Minute)}),
 			series: []*telemetry.Series{series(a, 6, 1)}, normal: 1},
 		{name: "fault of another pod", opt: opts(Fault{Pod: b, Name: "cpu_saturation", Start: t0, End: t0.Add(time.Hour)}),
 			series: []*telemetry.Series{series(a, 6, 1)}, normal: 1},
+		// The window after a crash loop still counts its last restart (the counts look a window
+		// back): neither normal nor fault. The window after that is normal again, and so is a
+		// restart that no labelled fault explains.
+		{name: "crash loop aftermath", opt: opts(crashes), series: []*telemetry.Series{withRestarts(series(a, 24, 1), 4, 6, 7, 20)},
+			normal: 2, fault: 1, aftermath: 1, faultStarts: []time.Time{t0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +119,9 @@ func TestBuilderWindows(t *testing.T) {
 			}
 			if got := ds.Excluded.Windows[ReasonFaultBoundary]; got != tt.boundary {
 				t.Errorf("boundary windows = %d, want %d", got, tt.boundary)
+			}
+			if got := ds.Excluded.Windows[ReasonFaultAftermath]; got != tt.aftermath {
+				t.Errorf("aftermath windows = %d, want %d", got, tt.aftermath)
 			}
 			for i, w := range ds.Faults {
 				if !w.Start.Equal(tt.faultStarts[i]) || w.Fault == "" {

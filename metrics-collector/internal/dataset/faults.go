@@ -152,6 +152,12 @@ func (idx faultIndex) overlap(pod types.NamespacedName, start, end time.Time) (n
 	return name, float64(covered) / float64(end.Sub(start))
 }
 
+// touches reports whether any of pod's faults overlaps [start, end).
+func (idx faultIndex) touches(pod types.NamespacedName, start, end time.Time) bool {
+	name, _ := idx.overlap(pod, start, end)
+	return name != ""
+}
+
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
