@@ -554,3 +554,24 @@ func BenchmarkBuilder(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBuilderWatcherSeries is the watcher's use: a buffer of two 12-point windows per pod,
+// whose Series is built after every read, with restarts counted per grid point (as before
+// RestartWindow) and over the window, as the fetcher does.
+func BenchmarkBuilderWatcherSeries(b *testing.B) {
+	const step, window = 10 * time.Second, 12
+	pts := telegrafLike(3, 360, step)
+	for _, restarts := range []int{1, window} {
+		b.Run(fmt.Sprintf("RestartWindow=%d", restarts), func(b *testing.B) {
+			bl := mustBuilder(b, step, KeepLast(2*window), RestartWindow(restarts))
+			addAll(b, bl, pts)
+			pods := bl.Pods()
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, p := range pods {
+					bl.Series(p)
+				}
+			}
+		})
+	}
+}
