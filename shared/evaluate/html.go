@@ -46,6 +46,13 @@ type htmlView struct {
 	Curve    *lineChart // nil without learning-curve points
 	PodTypes []podCount
 	Excluded []exclusion
+	// ExcludedWindows is Training.ExcludedWindows in reason order.
+	ExcludedWindows []windowExclusion
+}
+
+type windowExclusion struct {
+	Reason  string
+	Windows int
 }
 
 type podCount struct {
@@ -65,6 +72,9 @@ func newHTMLView(r *Report) htmlView {
 	}
 	for _, typ := range slices.Sorted(maps.Keys(r.Training.PodsPerType)) {
 		v.PodTypes = append(v.PodTypes, podCount{typ, r.Training.PodsPerType[typ]})
+	}
+	for _, reason := range slices.Sorted(maps.Keys(r.Training.ExcludedWindows)) {
+		v.ExcludedWindows = append(v.ExcludedWindows, windowExclusion{reason, r.Training.ExcludedWindows[reason]})
 	}
 	if len(r.LearningCurve) > 0 {
 		c := newLineChart(r.LearningCurve)

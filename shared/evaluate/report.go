@@ -70,6 +70,9 @@ type TrainingSummary struct {
 	// ExcludedPods counts pods left out, by reason (e.g. "no_data", "unknown_type") and
 	// then by pod type.
 	ExcludedPods map[string]map[string]int `json:"excluded_pods,omitempty"`
+	// ExcludedWindows counts windows of the kept pods left out, by reason (e.g. too little
+	// data, a fault's boundary or aftermath): the anomaly rates are over the others.
+	ExcludedWindows map[string]int `json:"excluded_windows,omitempty"`
 }
 
 // Report is everything a person needs to judge a trained model. Classification numbers

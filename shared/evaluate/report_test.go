@@ -54,6 +54,7 @@ func sampleReport(t *testing.T, classes []string, seed uint64) *Report {
 				"no_data":      {classes[0]: 2, classes[len(classes)-1]: 1},
 				"unknown_type": {"busybox": 3},
 			},
+			ExcludedWindows: map[string]int{"too_little_data": 4, "fault_aftermath": 2},
 		},
 	}
 	if err := rep.SetConfusion(c); err != nil {

@@ -102,6 +102,14 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 		tw.table("  ", []string{"reason", "type", "pods"}, []bool{false, false, true}, rows)
 	}
+	if len(r.Training.ExcludedWindows) > 0 {
+		tw.printf("\nExcluded windows\n")
+		rows = rows[:0]
+		for _, reason := range slices.Sorted(maps.Keys(r.Training.ExcludedWindows)) {
+			rows = append(rows, []string{reason, strconv.Itoa(r.Training.ExcludedWindows[reason])})
+		}
+		tw.table("  ", []string{"reason", "windows"}, []bool{false, true}, rows)
+	}
 	return tw.err
 }
 

@@ -34,8 +34,6 @@ type datasetSummary struct {
 	NormalWindows int       `json:"normal_windows"`
 	FaultWindows  int       `json:"fault_windows"`
 	Samples       int       `json:"samples"`
-	// ExcludedWindows counts windows of kept pods left out, by reason.
-	ExcludedWindows map[string]int `json:"excluded_windows,omitempty"`
 	// MissingClasses are configured classes without usable windows, absent from the model.
 	MissingClasses  []string `json:"missing_classes,omitempty"`
 	Iterations      int      `json:"iterations"`
@@ -76,9 +74,10 @@ func newReport(ds *dataset.Dataset, res *train.Result, cfg Config) (*report, err
 			"normal window: no fault touches it or the window before)",
 			val.Iterations, 100*cfg.TrainingRatio, 100*cfg.FaultMinOverlap),
 		Training: evaluate.TrainingSummary{
-			PodsPerType:  val.PodsPerType,
-			Windows:      len(ds.Normal),
-			ExcludedPods: ds.Excluded.Pods,
+			PodsPerType:     val.PodsPerType,
+			Windows:         len(ds.Normal),
+			ExcludedPods:    ds.Excluded.Pods,
+			ExcludedWindows: ds.Excluded.Windows,
 		},
 	}
 	if err := r.SetConfusion(conf); err != nil {
@@ -116,7 +115,6 @@ func newReport(ds *dataset.Dataset, res *train.Result, cfg Config) (*report, err
 		NormalWindows:   len(ds.Normal),
 		FaultWindows:    len(ds.Faults),
 		Samples:         ds.Samples,
-		ExcludedWindows: ds.Excluded.Windows,
 		MissingClasses:  val.MissingClasses,
 		Iterations:      val.Iterations,
 		TrainingRatio:   cfg.TrainingRatio,
