@@ -166,7 +166,7 @@ type Tracker struct {
 
 	podType  string
 	scored   bool // podType has a per-pod score series
-	hyst     hysteresis
+	episodes model.Episodes
 	openedAt time.Time
 
 	actions sync.WaitGroup
@@ -175,11 +175,11 @@ type Tracker struct {
 // New returns a tracker for pod; Run does the work.
 func New(cfg Config, pod Pod, d Deps) *Tracker {
 	return &Tracker{
-		cfg:  cfg,
-		pod:  pod,
-		d:    d,
-		log:  d.Logger.With("pod", pod.NamespacedName.String()),
-		hyst: hysteresis{raise: cfg.RaiseWindows, clear: cfg.ClearWindows},
+		cfg:      cfg,
+		pod:      pod,
+		d:        d,
+		log:      d.Logger.With("pod", pod.NamespacedName.String()),
+		episodes: model.Episodes{Raise: cfg.RaiseWindows, Clear: cfg.ClearWindows},
 	}
 }
 
@@ -244,7 +244,7 @@ func (t *Tracker) adopt() bool {
 		return false // hand-edited or foreign; decide anew
 	}
 	t.podType = rec.Type
-	t.hyst.open = rec.Anomalous
+	t.episodes.Resume(rec.Anomalous)
 	if rec.Anomalous {
 		t.openedAt = time.Now()
 	}
@@ -267,7 +267,7 @@ func (t *Tracker) need() int {
 func (t *Tracker) startWaiting() {
 	t.state = stateWaiting
 	t.podType, t.decided = "", nil
-	t.hyst.reset()
+	t.episodes.Resume(false)
 	t.subscribe()
 	t.deadline = t.d.Fetcher.HealthyTime() + t.cfg.Timeout
 	if t.timer == nil {
@@ -444,10 +444,10 @@ func (t *Tracker) scoreVector(ctx context.Context, x []float64) {
 	}
 	t.d.Observer.AnomalyScore(t.pod.NamespacedName, t.podType, s)
 	t.scored = true
-	switch t.hyst.observe(tm.Anomalous(s)) {
-	case raised:
+	switch t.episodes.Observe(tm.Anomalous(s)) {
+	case model.Raised:
 		t.raise(ctx, x, s, tm)
-	case cleared:
+	case model.Cleared:
 		t.resolve(ctx, s, tm)
 	}
 }

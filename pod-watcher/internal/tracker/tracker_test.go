@@ -632,37 +632,3 @@ func TestModelSwap(t *testing.T) {
 		})
 	}
 }
-
-func TestHysteresis(t *testing.T) {
-	tests := []struct {
-		name   string
-		raise  int
-		clear  int
-		inputs string // a: anomalous, n: normal
-		want   string // per input: . unchanged, R raised, C cleared
-	}{
-		{"raise after two", 2, 2, "aana", ".R.."},
-		{"isolated spikes never raise", 2, 2, "ananan", "......"},
-		{"clear after two normal", 2, 2, "aanan" + "n", ".R...C"},
-		{"one window raises and clears", 1, 1, "anan", "RCRC"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := hysteresis{raise: tt.raise, clear: tt.clear}
-			var got strings.Builder
-			for _, c := range tt.inputs {
-				switch h.observe(c == 'a') {
-				case raised:
-					got.WriteByte('R')
-				case cleared:
-					got.WriteByte('C')
-				default:
-					got.WriteByte('.')
-				}
-			}
-			if got.String() != tt.want {
-				t.Errorf("transitions %q, want %q", got.String(), tt.want)
-			}
-		})
-	}
-}
