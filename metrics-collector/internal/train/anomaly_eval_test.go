@@ -1,6 +1,7 @@
 package train
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -37,6 +38,17 @@ type simRun struct {
 	// settled is how long the pods ran before the first scrape: 0 scrapes them from birth, on
 	// 20 minutes the scrapes begin past every type's warm-up.
 	settled time.Duration
+	// podsPerType is 8 when 0.
+	podsPerType int
+}
+
+// simScrape is a simulated run's telemetry and ground truth.
+type simScrape struct {
+	series   *telemetry.Builder // every pod's scrapes, restarts counted over a window
+	pods     []sim.PodInfo
+	faults   []dataset.Fault
+	restarts map[types.NamespacedName][]time.Time // see simData
+	first    time.Time                            // of the scrapes
 }
 
 // simData is a simulated dataset and the ground truth the windows do not carry.
@@ -57,15 +69,15 @@ func (s simData) restartIn(pod types.NamespacedName, start time.Time, d time.Dur
 	return false
 }
 
-// simDataset runs the simulator for r.duration, scrapes every pod once per step into a telemetry
-// Builder, and cuts the series into labelled windows with the trainer's own dataset code.
-func simDataset(t testing.TB, r simRun, step time.Duration, samples int) simData {
+// simulate runs the simulator for r.duration and scrapes every pod once per step into a
+// telemetry Builder that counts restarts over windows of samples, as the collector's source does.
+func simulate(t testing.TB, r simRun, step time.Duration, samples int) simScrape {
 	t.Helper()
 	labels := filepath.Join(t.TempDir(), "faults.jsonl")
 	cfg := sim.DefaultConfig()
 	cfg.Seed = r.seed
 	cfg.Namespace = "eval"
-	cfg.PodsPerType = 8
+	cfg.PodsPerType = cmp.Or(r.podsPerType, 8)
 	cfg.DayLength = 3 * time.Minute
 	cfg.FaultRate = 12
 	cfg.FaultMinDuration = 30 * time.Second
@@ -119,6 +131,15 @@ func simDataset(t testing.TB, r simRun, step time.Duration, samples int) simData
 	if err != nil {
 		t.Fatal(err)
 	}
+	return simScrape{series: b, pods: pods, faults: faults, restarts: restarts, first: first}
+}
+
+// simDataset runs the simulator (simulate) and cuts the series into labelled windows with the
+// trainer's own dataset code.
+func simDataset(t testing.TB, r simRun, step time.Duration, samples int) simData {
+	t.Helper()
+	sc := simulate(t, r, step, samples)
+	b, pods, faults, first := sc.series, sc.pods, sc.faults, sc.first
 	inventory := make([]dataset.Pod, len(pods))
 	for i, p := range pods {
 		inventory[i] = dataset.Pod{Name: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}, Type: p.Type, ImageSizeBytes: float64(p.Image.SizeBytes)}
@@ -137,7 +158,7 @@ func simDataset(t testing.TB, r simRun, step time.Duration, samples int) simData
 		}
 	}
 	ds := db.Finish(first, first.Add(r.duration))
-	return simData{Dataset: ds, restarts: restarts}
+	return simData{Dataset: ds, restarts: sc.restarts}
 }
 
 // windowResult is the verdict on one validation window.

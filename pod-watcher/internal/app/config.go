@@ -34,7 +34,7 @@ type Config struct {
 	ClassifyTimeout     time.Duration `env:"CLASSIFY_TIMEOUT" envDefault:"15m" desc:"waiting time after which a pod without enough metrics is marked unclassified; InfluxDB outages do not count"`
 	MinConfidence       float64       `env:"MIN_CONFIDENCE" envDefault:"0.5" desc:"classifier probability below which a pod's type is unknown"`
 	OpenSetMargin       float64       `env:"OPEN_SET_MARGIN" envDefault:"0" desc:"how far above its anomaly threshold a new pod's window must score for the nearest type's forest to call the pod unknown"`
-	AnomalyRaiseWindows int           `env:"ANOMALY_RAISE_WINDOWS" envDefault:"3" desc:"consecutive anomalous windows that open an anomaly"`
+	AnomalyRaiseWindows int           `env:"ANOMALY_RAISE_WINDOWS" envDefault:"6" desc:"consecutive anomalous windows (one per poll) that open an anomaly; the default is half the trainer's default window of 12 samples, since one odd sample is in a whole window of polls"`
 	AnomalyClearWindows int           `env:"ANOMALY_CLEAR_WINDOWS" envDefault:"5" desc:"consecutive normal windows that close it"`
 	TopFeatures         int           `env:"TOP_FEATURES" envDefault:"3" desc:"deviating features named in an anomaly Event"`
 	Workers             int           `env:"WORKERS" envDefault:"2" desc:"goroutines reconciling pod events"`

@@ -20,7 +20,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.PollInterval != 10*time.Second || cfg.MinConfidence != 0.5 || cfg.AnomalyRaiseWindows != 3 ||
+	if cfg.PollInterval != 10*time.Second || cfg.MinConfidence != 0.5 || cfg.AnomalyRaiseWindows != 6 ||
 		cfg.LeaderElect != "auto" || cfg.InfluxDB.Database != "k3s_telegraf_ds" {
 		t.Errorf("defaults: %+v", cfg)
 	}
