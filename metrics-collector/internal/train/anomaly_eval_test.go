@@ -334,12 +334,13 @@ func (w windowResult) windowVisible() bool {
 	return w.window.Fault != string(sim.RestartLoop) || w.restart
 }
 
-// runEval simulates, trains and validates one seed and logs the numbers.
-func runEval(t *testing.T, seed uint64, duration, settled time.Duration) evalResult {
+// runEval simulates, trains and validates one run and logs the numbers.
+func runEval(t *testing.T, r simRun) evalResult {
 	t.Helper()
-	ds := simDataset(t, simRun{seed: seed, duration: duration, settled: settled}, time.Second, 20)
-	res := evalForests(t, ds, evalOptions(seed))
-	t.Logf("seed %d, %s from pod age %s: %d normal and %d fault windows\n%s", seed, duration, settled, len(ds.Normal), len(ds.Faults), res)
+	ds := simDataset(t, r, time.Second, 20)
+	res := evalForests(t, ds, evalOptions(r.seed))
+	t.Logf("seed %d, %s from pod age %s, %d pods per type: %d normal and %d fault windows\n%s",
+		r.seed, r.duration, r.settled, cmp.Or(r.podsPerType, 8), len(ds.Normal), len(ds.Faults), res)
 	return res
 }
 
@@ -356,7 +357,7 @@ func runEval(t *testing.T, seed uint64, duration, settled time.Duration) evalRes
 func TestAnomalyDetectsWindowVisibleFaults(t *testing.T) {
 	var visible, flagged, normal, fp int
 	for _, seed := range []uint64{201, 202, 203} {
-		res := runEval(t, seed, 4*time.Minute, 0)
+		res := runEval(t, simRun{seed: seed, duration: 4 * time.Minute})
 		_, _, n, f, _ := res.totals()
 		normal, fp = normal+n, fp+f
 		for _, w := range res.faults {
@@ -383,12 +384,14 @@ func TestAnomalyDetectsWindowVisibleFaults(t *testing.T) {
 // ANOMALY_EVAL_SEEDS (default 201-205, never used for tuning) and ANOMALY_EVAL_MINUTES of simulated time (default 4, as
 // the integration test), scraped from birth or, with ANOMALY_EVAL_SETTLED, from that pod age on
 // (the faults of the unscraped past then leave lasting traces, a filled writable layer, an
-// OOM-killed container warming up again, that the held-out pods do not share). It runs only with ANOMALY_EVAL=1: it fails today, because in the first
+// OOM-killed container warming up again, that few held-out pods share), with ANOMALY_EVAL_PODS
+// pods per type (default 8, as the integration test; the settled pods' thresholds need more).
+// It runs only with ANOMALY_EVAL=1: it fails today, because in the first
 // minutes of a pod's life a memory leak is indistinguishable from the warm-up within one window
 // (the log shows it apart).
 func TestAnomalyTargetsOnSimulator(t *testing.T) {
 	if os.Getenv("ANOMALY_EVAL") == "" {
-		t.Skip("set ANOMALY_EVAL=1 (and optionally ANOMALY_EVAL_SEEDS=a,b ANOMALY_EVAL_MINUTES=n) to measure the issue's targets offline")
+		t.Skip("set ANOMALY_EVAL=1 (and optionally ANOMALY_EVAL_SEEDS=a,b ANOMALY_EVAL_MINUTES=n ANOMALY_EVAL_SETTLED=d ANOMALY_EVAL_PODS=n) to measure the issue's targets offline")
 	}
 	seeds := []uint64{201, 202, 203, 204, 205}
 	if s := os.Getenv("ANOMALY_EVAL_SEEDS"); s != "" {
@@ -417,9 +420,18 @@ func TestAnomalyTargetsOnSimulator(t *testing.T) {
 		}
 		settled = d
 	}
+	pods := 8
+	if s := os.Getenv("ANOMALY_EVAL_PODS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 2 {
+			t.Fatalf("ANOMALY_EVAL_PODS=%q: want at least 2 pods per type", s)
+		}
+		pods = n
+	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
-			faults, flagged, normal, fp, _ := runEval(t, seed, duration, settled).totals()
+			r := simRun{seed: seed, duration: duration, settled: settled, podsPerType: pods}
+			faults, flagged, normal, fp, _ := runEval(t, r).totals()
 			if faults == 0 || normal == 0 {
 				t.Fatalf("%d fault and %d normal validation windows: nothing to measure", faults, normal)
 			}
