@@ -255,12 +255,8 @@ func ratio(num, den int) float64 {
 func evalForests(t testing.TB, sd simData, opt Options) evalResult {
 	t.Helper()
 	ds := sd.Dataset
-	idx := newIndex(ds)
-	classes, _ := idx.classes(opt.Classes)
-	if opt.CalibrationFolds == 0 {
-		opt.CalibrationFolds = DefaultCalibrationFolds
-	}
-	tr := &trainer{ds: ds, idx: idx, opt: opt, classes: classes, logger: discard()}
+	tr, _ := newTrainer(ds, opt, discard())
+	idx, classes := tr.idx, tr.classes
 	res := evalResult{counts: make([]AnomalyCounts, len(classes))}
 	byType := map[string][]types.NamespacedName{}
 	for k, c := range classes {

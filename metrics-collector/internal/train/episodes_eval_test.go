@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -43,14 +44,10 @@ func TestAnomalyEpisodesOnSimulator(t *testing.T) {
 	const samples = 20
 	step := time.Second
 	ds := simDataset(t, simRun{seed: 201, duration: 4 * time.Minute}, step, samples).Dataset
-	idx := newIndex(ds)
-	opt := evalOptions(201)
-	opt.CalibrationFolds = DefaultCalibrationFolds
-	classes, _ := idx.classes(opt.Classes)
-	tr := &trainer{ds: ds, idx: idx, opt: opt, classes: classes, logger: discard()}
+	tr, _ := newTrainer(ds, evalOptions(201), discard())
 	models := map[string]*model.TypeModel{}
-	for i, c := range classes {
-		tm, err := tr.typeModel(idx.byType[c], uint64(i+1))
+	for i, c := range tr.classes {
+		tm, err := tr.typeModel(tr.idx.byType[c], uint64(i+1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,13 +116,7 @@ func TestAnomalyEpisodesOnSimulator(t *testing.T) {
 				}
 			}
 		}
-		lat := slices.Sorted(func(yield func(time.Duration) bool) {
-			for _, d := range latency {
-				if !yield(d) {
-					return
-				}
-			}
-		})
+		lat := slices.Sorted(maps.Values(latency))
 		r.detected = len(lat)
 		if len(lat) > 0 {
 			r.medianLatency = lat[len(lat)/2]

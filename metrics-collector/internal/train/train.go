@@ -128,18 +128,13 @@ func Run(ctx context.Context, ds *dataset.Dataset, opt Options, logger *slog.Log
 	if err := opt.validate(); err != nil {
 		return nil, err
 	}
-	if opt.CalibrationFolds == 0 {
-		opt.CalibrationFolds = DefaultCalibrationFolds
-	}
-	idx := newIndex(ds)
-	classes, missing := idx.classes(opt.Classes)
-	if len(classes) < 2 {
-		return nil, fmt.Errorf("train: only %d of the classes %v have usable windows; need at least 2", len(classes), opt.Classes)
+	t, missing := newTrainer(ds, opt, logger)
+	if len(t.classes) < 2 {
+		return nil, fmt.Errorf("train: only %d of the classes %v have usable windows; need at least 2", len(t.classes), opt.Classes)
 	}
 	if len(missing) > 0 {
 		logger.WarnContext(ctx, "classes without data are left out of the model", "classes", missing)
 	}
-	t := &trainer{ds: ds, idx: idx, opt: opt, classes: classes, logger: logger}
 	val, err := t.validate(ctx)
 	if err != nil {
 		return nil, err
@@ -198,6 +193,17 @@ type trainer struct {
 	opt     Options
 	classes []string
 	logger  *slog.Logger
+}
+
+// newTrainer indexes ds and fills in opt's defaults; missing are the configured classes
+// without usable windows, which the trainer leaves out.
+func newTrainer(ds *dataset.Dataset, opt Options, logger *slog.Logger) (t *trainer, missing []string) {
+	if opt.CalibrationFolds == 0 {
+		opt.CalibrationFolds = DefaultCalibrationFolds
+	}
+	idx := newIndex(ds)
+	classes, missing := idx.classes(opt.Classes)
+	return &trainer{ds: ds, idx: idx, opt: opt, classes: classes, logger: logger}, missing
 }
 
 // rows returns the normal feature vectors and class indices of pods.
