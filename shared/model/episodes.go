@@ -41,9 +41,6 @@ func (e *Episodes) Observe(anomalous bool) Transition {
 	return Unchanged
 }
 
-// Open reports whether an episode is open.
-func (e *Episodes) Open() bool { return e.open }
-
 // Resume continues from a known state (an episode recorded before a restart of the watcher)
 // with no run counted yet.
 func (e *Episodes) Resume(open bool) { e.anomalous, e.normal, e.open = 0, 0, open }
