@@ -41,9 +41,7 @@ func (r episodeResult) String() string {
 // the default poll interval) rests on: against 3 in a row, at most half the false episodes,
 // and no more than 2% of the faults lost.
 func TestAnomalyEpisodesOnSimulator(t *testing.T) {
-	const samples = 20
-	step := time.Second
-	ds := simDataset(t, simRun{seed: 201, duration: 4 * time.Minute}, step, samples).Dataset
+	ds := simDataset(t, simRun{seed: 201, duration: 4 * time.Minute}).Dataset
 	tr, _ := newTrainer(ds, evalOptions(201), discard())
 	models := map[string]*model.TypeModel{}
 	for i, c := range tr.classes {
@@ -54,8 +52,9 @@ func TestAnomalyEpisodesOnSimulator(t *testing.T) {
 		models[c] = tm
 	}
 
-	sc := simulate(t, simRun{seed: 301, duration: 4 * time.Minute, podsPerType: 16}, step, samples)
-	win := time.Duration(samples) * step
+	run := simRun{seed: 301, duration: 4 * time.Minute, podsPerType: 16}
+	sc := simulate(t, run)
+	step, samples, win := run.windowStep(), run.windowSamples(), run.window()
 	type verdict struct {
 		end       time.Time
 		anomalous bool
