@@ -380,11 +380,18 @@ func TestAnomalyDetectsWindowVisibleFaults(t *testing.T) {
 			}
 		}
 	}
-	if visible == 0 || normal == 0 {
-		t.Fatalf("%d visible fault and %d normal validation windows: nothing to measure", visible, normal)
+	checkTargets(t, "windows of faults visible in the window", visible, flagged, normal, fp)
+}
+
+// checkTargets asserts the anomaly targets on held-out windows: at least evalMinRecall
+// of the fault windows (described by what) flagged, at most evalMaxFPR of the normal ones.
+func checkTargets(t *testing.T, what string, faults, flagged, normal, fp int) {
+	t.Helper()
+	if faults == 0 || normal == 0 {
+		t.Fatalf("%d fault and %d normal validation windows: nothing to measure", faults, normal)
 	}
-	if r := ratio(flagged, visible); r < evalMinRecall {
-		t.Errorf("recall %.3f (%d/%d) on held-out windows of faults visible in the window, want >= %.2f", r, flagged, visible, evalMinRecall)
+	if r := ratio(flagged, faults); r < evalMinRecall {
+		t.Errorf("recall %.3f (%d/%d) on held-out %s, want >= %.2f", r, flagged, faults, what, evalMinRecall)
 	}
 	if r := ratio(fp, normal); r > evalMaxFPR {
 		t.Errorf("false-positive rate %.3f (%d/%d) on held-out normal windows, want <= %.2f", r, fp, normal, evalMaxFPR)
@@ -412,15 +419,7 @@ func TestAnomalyTargetsOnFourMinuteWindows(t *testing.T) {
 		f, fl, n, p, _ := runEval(t, r).totals()
 		faults, flagged, normal, fp = faults+f, flagged+fl, normal+n, fp+p
 	}
-	if faults == 0 || normal == 0 {
-		t.Fatalf("%d fault and %d normal validation windows: nothing to measure", faults, normal)
-	}
-	if r := ratio(flagged, faults); r < evalMinRecall {
-		t.Errorf("recall %.3f (%d/%d) on held-out fault windows, want >= %.2f", r, flagged, faults, evalMinRecall)
-	}
-	if r := ratio(fp, normal); r > evalMaxFPR {
-		t.Errorf("false-positive rate %.3f (%d/%d) on held-out normal windows, want <= %.2f", r, fp, normal, evalMaxFPR)
-	}
+	checkTargets(t, "fault windows", faults, flagged, normal, fp)
 }
 
 // TestAnomalyTargetsOnSimulator asserts the targets over all fault windows, on
@@ -493,15 +492,7 @@ func TestAnomalyTargetsOnSimulator(t *testing.T) {
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
 			r := simRun{seed: seed, duration: duration, settled: settled, podsPerType: pods, step: shape.step, samples: shape.samples}
 			faults, flagged, normal, fp, _ := runEval(t, r).totals()
-			if faults == 0 || normal == 0 {
-				t.Fatalf("%d fault and %d normal validation windows: nothing to measure", faults, normal)
-			}
-			if r := ratio(flagged, faults); r < evalMinRecall {
-				t.Errorf("recall %.3f on held-out fault windows, want >= %.2f", r, evalMinRecall)
-			}
-			if r := ratio(fp, normal); r > evalMaxFPR {
-				t.Errorf("false-positive rate %.3f on held-out normal windows, want <= %.2f", r, evalMaxFPR)
-			}
+			checkTargets(t, "fault windows", faults, flagged, normal, fp)
 		})
 	}
 }
