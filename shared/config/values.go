@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -31,7 +32,7 @@ func ParseHTTPURL(s string) (*url.URL, error) {
 // ParseLogLevel maps a LOG_LEVEL value to a slog level.
 func ParseLogLevel(s string) (slog.Level, error) {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
+	if err := l.UnmarshalText([]byte(strings.TrimSpace(s))); err != nil {
 		return 0, fmt.Errorf("want debug, info, warn or error")
 	}
 	return l, nil

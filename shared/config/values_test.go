@@ -35,6 +35,7 @@ func TestParseLogLevel(t *testing.T) {
 		{"debug", slog.LevelDebug, true},
 		{"INFO", slog.LevelInfo, true},
 		{"warn", slog.LevelWarn, true},
+		{" warn\n", slog.LevelWarn, true}, // as an env file may leave it
 		{"error", slog.LevelError, true},
 		{"loud", 0, false},
 		{"", 0, false},

@@ -26,8 +26,9 @@ const (
 	maxAnomalyFPR    = 0.05
 	// faultKindsInWindow are the injected faults that show within a single window (a restart
 	// loop through the restart count, which looks a window back); the issue's recall target is
-	// checked on them, pooled. The first minutes of a memory leak look like a normal warm-up
-	// inside one window (its recall is logged; issue 3 stays open for it).
+	// checked on them, pooled. Inside a window of 20 s, the length CI's time allows here, the
+	// first minutes of a memory leak look like a normal warm-up, so leaks are only logged; on
+	// windows of 4 minutes train.TestAnomalyTargetsOnFourMinuteWindows asserts every kind.
 	faultKindsInWindow = "cpu_saturation,network_flood,disk_fill,restart_loop"
 )
 
