@@ -37,7 +37,7 @@ type Config struct {
 
 	ForestTrees             int     `env:"FOREST_TREES" envDefault:"100" desc:"trees per isolation forest (one forest per pod type)"`
 	ForestSampleSize        int     `env:"FOREST_SAMPLE_SIZE" envDefault:"256" desc:"windows sampled per isolation tree"`
-	ForestThresholdQuantile float64 `env:"FOREST_THRESHOLD_QUANTILE" envDefault:"0.99" desc:"anomaly threshold = this quantile of a type's training-window scores"`
+	ForestThresholdQuantile float64 `env:"FOREST_THRESHOLD_QUANTILE" envDefault:"0.99" desc:"anomaly threshold = this quantile of the scores a type's training windows get from forests fit without their pod, 5 pod groups in turn"`
 
 	FaultLabelsFile   string  `env:"FAULT_LABELS_FILE" desc:"optional JSON-lines ground truth {namespace,pod,fault,start,end}; overlapping windows are never trained on and measure anomaly recall"`
 	FaultMinOverlap   float64 `env:"FAULT_MIN_OVERLAP" envDefault:"0.5" desc:"a window is a fault window when labelled faults cover at least this share of it; windows covered less, and the window after a fault, are left out"`
