@@ -34,7 +34,8 @@ const (
 // model's windows, 12 per pod and hour with 20 s windows, proportionally rarer with longer ones),
 // scraped in-process instead of by Telegraf.
 type simRun struct {
-	seed     uint64
+	seed uint64
+	// duration is 12 windows when 0 (4 minutes for the integration test's windows).
 	duration time.Duration
 	// settled is how long the pods ran before the first scrape: 0 scrapes them from birth, on
 	// 20 minutes the scrapes begin past every type's warm-up.
@@ -52,6 +53,7 @@ func (r simRun) windowSamples() int        { return cmp.Or(r.samples, 20) }
 func (r simRun) window() time.Duration {
 	return time.Duration(r.windowSamples()) * r.windowStep()
 }
+func (r simRun) length() time.Duration { return cmp.Or(r.duration, 12*r.window()) }
 
 // simScrape is a simulated run's telemetry and ground truth.
 type simScrape struct {
@@ -80,7 +82,7 @@ func (s simData) restartIn(pod types.NamespacedName, start time.Time, d time.Dur
 	return false
 }
 
-// simulate runs the simulator for r.duration and scrapes every pod once per step into a
+// simulate runs the simulator for r.length() and scrapes every pod once per step into a
 // telemetry Builder that counts restarts over a window, as the collector's source does.
 func simulate(t testing.TB, r simRun) simScrape {
 	t.Helper()
@@ -118,7 +120,7 @@ func simulate(t testing.TB, r simRun) simScrape {
 	// the grid: on the stack every sample is exactly one step after the previous one (measured
 	// on an integration run's data in InfluxDB), each with the model's newest step.
 	first := start.Add(r.settled)
-	for k := 2; time.Duration(k)*step <= r.duration; k++ {
+	for k := 2; time.Duration(k)*step <= r.length(); k++ {
 		at := first.Add(time.Duration(k) * step)
 		c.Advance(at)
 		for _, info := range pods {
@@ -172,7 +174,7 @@ func simDataset(t testing.TB, r simRun) simData {
 			t.Fatal(err)
 		}
 	}
-	ds := db.Finish(first, first.Add(r.duration))
+	ds := db.Finish(first, first.Add(r.length()))
 	return simData{Dataset: ds, restarts: sc.restarts}
 }
 
@@ -351,7 +353,7 @@ func runEval(t *testing.T, r simRun) evalResult {
 	ds := simDataset(t, r)
 	res := evalForests(t, ds, evalOptions(r.seed))
 	t.Logf("seed %d, %s from pod age %s, %d pods per type, windows of %d x %s: %d normal and %d fault windows\n%s",
-		r.seed, r.duration, r.settled, cmp.Or(r.podsPerType, 8), r.windowSamples(), r.windowStep(), len(ds.Normal), len(ds.Faults), res)
+		r.seed, r.length(), r.settled, cmp.Or(r.podsPerType, 8), r.windowSamples(), r.windowStep(), len(ds.Normal), len(ds.Faults), res)
 	return res
 }
 
@@ -414,9 +416,7 @@ func checkTargets(t *testing.T, what string, faults, flagged, normal, fp int) {
 func TestAnomalyTargetsOnFourMinuteWindows(t *testing.T) {
 	var faults, flagged, normal, fp int
 	for _, seed := range []uint64{201, 202, 203, 204, 205} {
-		r := simRun{seed: seed, step: 10 * time.Second, samples: 24}
-		r.duration = 12 * r.window()
-		f, fl, n, p, _ := runEval(t, r).totals()
+		f, fl, n, p, _ := runEval(t, simRun{seed: seed, step: 10 * time.Second, samples: 24}).totals()
 		faults, flagged, normal, fp = faults+f, flagged+fl, normal+n, fp+p
 	}
 	checkTargets(t, "fault windows", faults, flagged, normal, fp)
@@ -463,8 +463,7 @@ func TestAnomalyTargetsOnSimulator(t *testing.T) {
 		}
 		shape.samples = n
 	}
-	// 12 windows of a pod's life, 4 minutes for the integration test's windows.
-	duration := 12 * shape.window()
+	var duration time.Duration // simRun's default
 	if s := os.Getenv("ANOMALY_EVAL_MINUTES"); s != "" {
 		m, err := strconv.Atoi(s)
 		if err != nil || m < 1 {
