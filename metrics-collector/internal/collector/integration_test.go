@@ -38,7 +38,10 @@ const (
 // chunk, fault labels from the simulator's labels file.
 func TestTrainOnStack(t *testing.T) {
 	env := stacktest.Load(t)
-	collect := 4 * time.Minute
+	// Eight minutes give about 200 validation windows of the asserted fault kinds, so the 90%
+	// recall target is measured to about ±2% (binomial standard error). Four minutes gave about
+	// 80, ±3.5%, and one CI run in six drew 0.885 where the others drew 0.93-1.00.
+	collect := 8 * time.Minute
 	if s := os.Getenv("COLLECTOR_IT_MINUTES"); s != "" {
 		m, err := strconv.Atoi(s)
 		if err != nil {
@@ -108,6 +111,20 @@ func TestTrainOnStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("training run took %s", time.Since(trainStart).Round(time.Millisecond))
+	// COLLECTOR_IT_EXPORT keeps the run's windows as CSV (train --from-csv reads it), so a
+	// result can be studied offline after the namespace is gone.
+	if path := os.Getenv("COLLECTOR_IT_EXPORT"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Export(ctx, f); err != nil {
+			t.Error(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	}
 
 	raw, err := os.ReadFile(filepath.Join(cfg.ReportDir, "report.json"))
 	if err != nil {
