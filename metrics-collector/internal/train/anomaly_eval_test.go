@@ -54,6 +54,7 @@ func (r simRun) window() time.Duration {
 	return time.Duration(r.windowSamples()) * r.windowStep()
 }
 func (r simRun) length() time.Duration { return cmp.Or(r.duration, 12*r.window()) }
+func (r simRun) pods() int             { return cmp.Or(r.podsPerType, 8) }
 
 // simScrape is a simulated run's telemetry and ground truth.
 type simScrape struct {
@@ -90,7 +91,7 @@ func simulate(t testing.TB, r simRun) simScrape {
 	cfg := sim.DefaultConfig()
 	cfg.Seed = r.seed
 	cfg.Namespace = "eval"
-	cfg.PodsPerType = cmp.Or(r.podsPerType, 8)
+	cfg.PodsPerType = r.pods()
 	cfg.DayLength = 3 * time.Minute
 	// Faults span the same number of windows whatever the window's length, so that runs with
 	// different windows compare; the 20 s window of the integration test gets 30-90 s faults.
@@ -353,7 +354,7 @@ func runEval(t *testing.T, r simRun) evalResult {
 	ds := simDataset(t, r)
 	res := evalForests(t, ds, evalOptions(r.seed))
 	t.Logf("seed %d, %s from pod age %s, %d pods per type, windows of %d x %s: %d normal and %d fault windows\n%s",
-		r.seed, r.length(), r.settled, cmp.Or(r.podsPerType, 8), r.windowSamples(), r.windowStep(), len(ds.Normal), len(ds.Faults), res)
+		r.seed, r.length(), r.settled, r.pods(), r.windowSamples(), r.windowStep(), len(ds.Normal), len(ds.Faults), res)
 	return res
 }
 
@@ -448,6 +449,7 @@ func TestAnomalyTargetsOnSimulator(t *testing.T) {
 			seeds = append(seeds, v)
 		}
 	}
+	// The run's shape; every setting left unset is simRun's default.
 	var shape simRun
 	if s := os.Getenv("ANOMALY_EVAL_STEP"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -463,33 +465,31 @@ func TestAnomalyTargetsOnSimulator(t *testing.T) {
 		}
 		shape.samples = n
 	}
-	var duration time.Duration // simRun's default
 	if s := os.Getenv("ANOMALY_EVAL_MINUTES"); s != "" {
 		m, err := strconv.Atoi(s)
 		if err != nil || m < 1 {
 			t.Fatalf("ANOMALY_EVAL_MINUTES=%q: want a positive number of minutes", s)
 		}
-		duration = time.Duration(m) * time.Minute
+		shape.duration = time.Duration(m) * time.Minute
 	}
-	var settled time.Duration
 	if s := os.Getenv("ANOMALY_EVAL_SETTLED"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 {
 			t.Fatalf("ANOMALY_EVAL_SETTLED=%q: want a duration >= 0", s)
 		}
-		settled = d
+		shape.settled = d
 	}
-	pods := 8
 	if s := os.Getenv("ANOMALY_EVAL_PODS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 2 {
 			t.Fatalf("ANOMALY_EVAL_PODS=%q: want at least 2 pods per type", s)
 		}
-		pods = n
+		shape.podsPerType = n
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
-			r := simRun{seed: seed, duration: duration, settled: settled, podsPerType: pods, step: shape.step, samples: shape.samples}
+			r := shape
+			r.seed = seed
 			faults, flagged, normal, fp, _ := runEval(t, r).totals()
 			checkTargets(t, "fault windows", faults, flagged, normal, fp)
 		})
