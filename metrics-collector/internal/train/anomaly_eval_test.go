@@ -365,9 +365,9 @@ func runEval(t *testing.T, r simRun) evalResult {
 // fault windows whose fault shows in the window. Not asserted but logged: memory leaks, whose
 // extra growth in a pod's first minutes is the size of the normal warm-up growth, and restart
 // loop windows without a restart in them or the window before, which look exactly like a
-// pod's first window (see
-// TestAnomalyTargetsOnSimulator). The targets over all fault windows, leaks included,
-// are asserted on longer windows by TestAnomalyTargetsOnFourMinuteWindows.
+// pod's first window (see TestAnomalyTargetsOnSimulator). The targets over all fault
+// windows, leaks included, are asserted on longer windows by
+// TestAnomalyTargetsOnFourMinuteWindows.
 func TestAnomalyDetectsWindowVisibleFaults(t *testing.T) {
 	var visible, flagged, normal, fp int
 	for _, seed := range []uint64{201, 202, 203} {

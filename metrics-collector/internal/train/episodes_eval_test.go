@@ -37,9 +37,10 @@ func (r episodeResult) String() string {
 // step, as the pod-watcher scores them, and turned into episodes with model.Episodes (clear
 // after 5) for several raise settings. An episode is false when no fault touches its windows
 // or the window before them; a fault is detected when an episode opens while it runs or
-// within two windows of its end. It logs one line per setting (go test -v) and asserts what the pod-watcher's default ANOMALY_RAISE_WINDOWS (half the model's window at
-// the default poll interval) rests on: against 3 in a row, at most half the false episodes,
-// and no more than 2% of the faults lost.
+// within two windows of its end. It logs one line per setting (go test -v) and asserts what
+// the pod-watcher's default ANOMALY_RAISE_WINDOWS (half the model's window at the default poll
+// interval) rests on: against 3 in a row, at most half the false episodes, and no more than 2%
+// of the faults lost.
 func TestAnomalyEpisodesOnSimulator(t *testing.T) {
 	ds := simDataset(t, simRun{seed: 201, duration: 4 * time.Minute}).Dataset
 	tr, _ := newTrainer(ds, evalOptions(201), discard())
