@@ -449,42 +449,13 @@ func TestAnomalyTargetsOnSimulator(t *testing.T) {
 			seeds = append(seeds, v)
 		}
 	}
-	// The run's shape; every setting left unset is simRun's default.
-	var shape simRun
-	if s := os.Getenv("ANOMALY_EVAL_STEP"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < time.Second {
-			t.Fatalf("ANOMALY_EVAL_STEP=%q: want a duration >= 1s", s)
-		}
-		shape.step = d
-	}
-	if s := os.Getenv("ANOMALY_EVAL_SAMPLES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 3 {
-			t.Fatalf("ANOMALY_EVAL_SAMPLES=%q: want at least 3 samples per window", s)
-		}
-		shape.samples = n
-	}
-	if s := os.Getenv("ANOMALY_EVAL_MINUTES"); s != "" {
-		m, err := strconv.Atoi(s)
-		if err != nil || m < 1 {
-			t.Fatalf("ANOMALY_EVAL_MINUTES=%q: want a positive number of minutes", s)
-		}
-		shape.duration = time.Duration(m) * time.Minute
-	}
-	if s := os.Getenv("ANOMALY_EVAL_SETTLED"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			t.Fatalf("ANOMALY_EVAL_SETTLED=%q: want a duration >= 0", s)
-		}
-		shape.settled = d
-	}
-	if s := os.Getenv("ANOMALY_EVAL_PODS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 2 {
-			t.Fatalf("ANOMALY_EVAL_PODS=%q: want at least 2 pods per type", s)
-		}
-		shape.podsPerType = n
+	// The run's shape; every setting left unset is 0, simRun's default.
+	shape := simRun{
+		step:        evalEnvDuration(t, "ANOMALY_EVAL_STEP", time.Second),
+		samples:     evalEnvInt(t, "ANOMALY_EVAL_SAMPLES", 3, "samples per window"),
+		duration:    time.Duration(evalEnvInt(t, "ANOMALY_EVAL_MINUTES", 1, "minutes")) * time.Minute,
+		settled:     evalEnvDuration(t, "ANOMALY_EVAL_SETTLED", 0),
+		podsPerType: evalEnvInt(t, "ANOMALY_EVAL_PODS", 2, "pods per type"),
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
@@ -494,4 +465,34 @@ func TestAnomalyTargetsOnSimulator(t *testing.T) {
 			checkTargets(t, "fault windows", faults, flagged, normal, fp)
 		})
 	}
+}
+
+// evalEnvInt returns the integer in the environment variable name, 0 when it is unset; a value
+// that is no integer of at least min (counted in unit) fails the test.
+func evalEnvInt(t *testing.T, name string, min int, unit string) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < min {
+		t.Fatalf("%s=%q: want an integer >= %d (%s)", name, s, min, unit)
+	}
+	return n
+}
+
+// evalEnvDuration returns the duration in the environment variable name, 0 when it is unset; a
+// value that is no duration of at least min fails the test.
+func evalEnvDuration(t *testing.T, name string, min time.Duration) time.Duration {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < min {
+		t.Fatalf("%s=%q: want a duration >= %v", name, s, min)
+	}
+	return d
 }
